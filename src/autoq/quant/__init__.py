@@ -1,0 +1,1 @@
+"""Quantization core: layer discovery, kernel-wise fake quantization, bit-width policies."""

@@ -1,0 +1,37 @@
+"""Shared fixtures: the read-only ``../shared`` folder with real data and weights."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from autoq.data.paths import shared_dir
+
+
+def require_shared(relative: str) -> Path:
+    """Path of a file under the shared folder; skip the test when it is absent (fail in CI)."""
+    root = shared_dir()
+    path = root / relative if root is not None else None
+    if path is None or not path.exists():
+        reason = f"shared file {relative!r} not found (set AUTOQ_SHARED to the folder holding it)"
+        if os.environ.get("AUTOQ_REQUIRE_SHARED") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture
+def cifar10_npz() -> Path:
+    return require_shared("data/cifar10/cifar10_subset.npz")
+
+
+@pytest.fixture
+def resnet20_weights() -> Path:
+    return require_shared("models/cifar10/resnet20-12fca82f.th")
+
+
+@pytest.fixture
+def resnet32_weights() -> Path:
+    return require_shared("models/cifar10/resnet32-d509ac18.th")
