@@ -1,0 +1,54 @@
+"""Record a benchmark's figures in ``benchmarks/RESULTS.md``, one section per benchmark.
+
+Each section sits between ``<!-- begin NAME -->`` and ``<!-- end NAME -->`` and is replaced whole on
+every run, with the command, the date and the machine written above the figures.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import re
+import shlex
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+HEADER = "# Benchmark results\n\nEach section is written by the script it names; rerun the command to refresh it.\n"
+
+
+def machine() -> str:
+    """Cores, CPU model and Python/torch versions, for the record."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, torch {torch.__version__}"
+
+
+def command() -> str:
+    """The command line that is running, as a user would type it."""
+    return "python " + " ".join(shlex.quote(a) for a in sys.argv)
+
+
+def record(name: str, title: str, body: str, cmd: str | None = None) -> None:
+    """Replace (or append) section ``name`` of RESULTS.md with ``body`` under a standard heading."""
+    now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    section = (
+        f"<!-- begin {name} -->\n## {title}\n\n"
+        f"- command: `{cmd or command()}`\n- date: {now}\n- machine: {machine()}\n\n"
+        f"{body.strip()}\n<!-- end {name} -->\n"
+    )
+    text = RESULTS.read_text() if RESULTS.exists() else HEADER
+    pattern = re.compile(rf"<!-- begin {re.escape(name)} -->.*?<!-- end {re.escape(name)} -->\n?", re.S)
+    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+    tmp = RESULTS.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, RESULTS)
