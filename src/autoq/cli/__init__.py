@@ -1,1 +1,1 @@
-"""cli"""
+"""The ``autoq`` command line: one module per subcommand."""

@@ -1,1 +1,1 @@
-"""engine"""
+"""Training and evaluation loops, devices, and torch.distributed plumbing."""

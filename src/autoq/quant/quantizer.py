@@ -1,0 +1,164 @@
+"""Kernel-wise linear quantization math (pure functions, no modules).
+
+Weights: symmetric, one scale per kernel (output channel). A kernel at ``b >= 2`` bits has the codes
+``-(2^(b-1)-1) .. 2^(b-1)-1`` (``2^b - 1`` levels) and ``scale = clip / (2^(b-1)-1)``; at 1 bit it is
+binary, ``sign(w) * mean|w|``; at 0 bits it is pruned (all zero).
+
+The MSE-optimal clip of a kernel at ``b`` bits is the best of a grid of fractions of ``max|w|`` and of
+one *nested* candidate: the clip whose grid holds every level of the best ``b - 1``-bit grid. The
+nested candidate makes the quantization error of every kernel non-increasing in its bits; the plain
+``max|w|`` clip does not have that property (its grids are not nested).
+
+Activations: one clip per layer from a calibration histogram of ``|x|``; unsigned after a ReLU
+(``2^b`` levels from 0), signed where the input can be negative.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+MAX_BITS = 8
+CLIP_GRID = torch.linspace(0.25, 1.0, 16)
+HIST_BINS = 2048
+
+
+def qmax_signed(bits: Tensor | int) -> Tensor | int:
+    """Largest code of a symmetric signed grid at ``bits`` (>= 2)."""
+    return 2 ** (bits - 1) - 1
+
+
+def quantize_kernels(w: Tensor, bits: Tensor, clip: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Quantize each kernel ``w[o]`` at ``bits[o]`` bits with clip ``clip[o]`` (used for ``bits >= 2``).
+
+    Returns ``(w_q, codes, scales)`` with ``w_q = codes * scales[o]``: codes are integers stored as
+    floats, in ``[-(2^(b-1)-1), 2^(b-1)-1]``, ``{-1, +1}`` at 1 bit and 0 at 0 bits.
+    """
+    c_out = w.shape[0]
+    w2 = w.reshape(c_out, -1)
+    bits = bits.to(device=w.device).long()
+    qmax = qmax_signed(bits.clamp(min=2)).to(w.dtype)
+    mean_abs = w2.abs().mean(dim=1)
+    scales = torch.where(bits >= 2, clip.to(w.dtype) / qmax, mean_abs)
+    scales = torch.where(bits == 0, torch.zeros_like(scales), scales)
+    safe = torch.where(scales > 0, scales, torch.ones_like(scales))
+    multi = torch.clamp(torch.round(w2 / safe[:, None]), -qmax[:, None], qmax[:, None])
+    binary = torch.where(w2 >= 0, 1.0, -1.0).to(w.dtype)
+    codes = torch.where((bits >= 2)[:, None], multi, binary)
+    codes = torch.where((bits == 0)[:, None] | (scales == 0)[:, None], torch.zeros_like(codes), codes)
+    w_q = codes * scales[:, None]
+    return w_q.reshape_as(w), codes.reshape_as(w), scales
+
+
+def kernel_error(w: Tensor, w_q: Tensor) -> Tensor:
+    """Squared quantization error of each kernel."""
+    return (w - w_q).reshape(w.shape[0], -1).pow(2).sum(dim=1)
+
+
+def _grid_error(w2: Tensor, clips: Tensor, bits: int, chunk_elems: int = 1 << 23) -> Tensor:
+    """Error of every kernel (rows of ``w2``) at every candidate clip (columns of ``clips``)."""
+    q = qmax_signed(bits)
+    rows = max(1, chunk_elems // max(1, clips.shape[1] * w2.shape[1]))
+    out = []
+    for start in range(0, w2.shape[0], rows):  # bounded memory for large layers
+        w_c, s = w2[start : start + rows], clips[start : start + rows] / q
+        safe = torch.where(s > 0, s, torch.ones_like(s))
+        codes = torch.clamp(torch.round(w_c[:, None, :] / safe[:, :, None]), -q, q)
+        out.append((codes * s[:, :, None] - w_c[:, None, :]).pow(2).sum(dim=2))
+    return torch.cat(out)
+
+
+def mse_clips(w: Tensor, max_bits: int = MAX_BITS) -> Tensor:
+    """MSE-optimal clip of every kernel at every bit width: ``[c_out, max_bits + 1]`` (columns 0, 1 unused).
+
+    Bit widths are solved in increasing order so that each one can try the nested candidate of the
+    one below (see the module docstring).
+    """
+    with torch.no_grad():
+        w2 = w.detach().reshape(w.shape[0], -1).float()
+        absmax = w2.abs().amax(dim=1)
+        table = absmax[:, None].repeat(1, max_bits + 1)
+        prev = w2.abs().mean(dim=1)  # 1 bit: levels +-mean|w|, held by the 2-bit grid with clip = mean|w|
+        grid = CLIP_GRID.to(w2.device)
+        for b in range(2, max_bits + 1):
+            nested = prev if b == 2 else prev * (2 ** (b - 1) - 1) / (2 ** (b - 1) - 2)
+            cands = torch.cat([absmax[:, None] * grid[None, :], nested[:, None]], dim=1)
+            err = _grid_error(w2, cands, b)
+            best = cands.gather(1, err.argmin(dim=1, keepdim=True)).squeeze(1)
+            table[:, b] = best
+            prev = best
+        return table.to(w.dtype)
+
+
+def max_clips(w: Tensor, max_bits: int = MAX_BITS) -> Tensor:
+    """Clip = max|w| of each kernel at every bit width: ``[c_out, max_bits + 1]``."""
+    absmax = w.detach().reshape(w.shape[0], -1).abs().amax(dim=1)
+    return absmax[:, None].repeat(1, max_bits + 1)
+
+
+WEIGHT_CLIP_METHODS = {"mse": mse_clips, "max": max_clips}
+
+
+def fake_quant_act(x: Tensor, bits: int, clip: float, signed: bool) -> Tensor:
+    """Quantize activations to ``bits`` with clip ``clip``; gradients pass inside the clip range (STE)."""
+    if signed:
+        q = 2 ** (bits - 1) - 1
+        lo = -q
+    else:
+        q = 2**bits - 1
+        lo = 0
+    scale = max(clip, 1e-12) / q
+    return torch.fake_quantize_per_tensor_affine(x, scale, 0, lo, q)
+
+
+# activation clip from a histogram of |x| ----------------------------------------------------------
+
+
+def update_histogram(hist: Tensor, upper: float, x: Tensor) -> tuple[Tensor, float]:
+    """Add the non-zero ``|x|`` to a histogram over ``[0, upper]``; the range doubles (merging bin pairs) when exceeded.
+
+    Exact zeros (most of a ReLU's output) are left out: every clip quantizes them without error.
+    """
+    a = x.detach().abs().flatten().float()
+    a = a[a > 0]
+    top = float(a.max()) if a.numel() else 0.0
+    if upper <= 0:
+        upper = top if top > 0 else 1.0
+    while top > upper:
+        hist = hist.view(-1, 2).sum(dim=1)
+        hist = torch.cat([hist, torch.zeros_like(hist)])
+        upper *= 2
+    hist = hist + torch.histc(a, bins=hist.numel(), min=0.0, max=upper).to(hist.device, hist.dtype)
+    return hist, upper
+
+
+def act_clip_from_histogram(hist: Tensor, upper: float, bits: int, signed: bool, method: str = "mse") -> float:
+    """Clip of an activation quantizer from a histogram of ``|x|`` over ``[0, upper]``.
+
+    ``mse`` minimises the expected squared error (rounding noise ``step²/12`` inside the clip, the
+    clipped distance outside), ``percentile`` takes the 99.99th percentile and
+    ``max`` the largest value seen.
+    """
+    hist = hist.double().cpu()
+    total = float(hist.sum())
+    if total == 0 or upper <= 0:
+        return 1.0
+    width = upper / hist.numel()
+    centers = (torch.arange(hist.numel(), dtype=torch.float64) + 0.5) * width
+    nonzero = torch.nonzero(hist).flatten()
+    top = float(centers[nonzero[-1]] + width / 2)
+    if method == "max":
+        return top
+    if method == "percentile":
+        cdf = hist.cumsum(0) / total
+        idx = int(torch.searchsorted(cdf, torch.tensor(0.9999, dtype=torch.float64)))
+        return float(centers[min(idx, hist.numel() - 1)] + width / 2)
+    if method != "mse":
+        raise ValueError(f"unknown activation clip method {method!r}")
+    levels = 2 ** (bits - 1) - 1 if signed else 2**bits - 1
+    cands = torch.linspace(top / 200, top, 200, dtype=torch.float64)
+    step = cands / levels
+    inside = centers[None, :] <= cands[:, None]
+    err = torch.where(inside, step[:, None] ** 2 / 12, (centers[None, :] - cands[:, None]) ** 2)
+    err = (err * hist[None, :]).sum(dim=1)
+    return float(cands[err.argmin()])

@@ -1,0 +1,149 @@
+"""Properties of the kernel-wise quantizer (Hypothesis) and of the activation quantizer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from autoq.quant import quantizer as Q
+from autoq.quant.modules import QuantConv2d
+
+finite = st.floats(-4.0, 4.0, allow_nan=False, width=32)
+
+
+@st.composite
+def kernels_and_bits(draw, min_bits=0):
+    c_out = draw(st.integers(1, 6))
+    k = draw(st.integers(1, 24))
+    w = draw(arrays(np.float32, (c_out, k), elements=finite))
+    bits = draw(arrays(np.int64, (c_out,), elements=st.integers(min_bits, 8)))
+    return torch.from_numpy(w), torch.from_numpy(bits)
+
+
+@settings(max_examples=200, deadline=None)
+@given(kernels_and_bits(), st.sampled_from(["mse", "max"]))
+def test_codes_on_grid_and_in_range(case, method):
+    w, bits = case
+    clips = Q.WEIGHT_CLIP_METHODS[method](w).gather(1, bits[:, None]).squeeze(1)
+    w_q, codes, scales = Q.quantize_kernels(w, bits, clips)
+    assert torch.equal(codes, torch.round(codes)), "codes are integers"
+    qmax = torch.where(bits >= 2, 2 ** (bits - 1) - 1, torch.ones_like(bits)).float()
+    assert (codes.abs() <= qmax[:, None]).all()
+    assert (codes[bits == 0] == 0).all()
+    one = bits == 1
+    assert ((codes[one] == 1) | (codes[one] == -1) | (scales[one][:, None] == 0)).all()
+    torch.testing.assert_close(w_q, codes * scales[:, None])
+
+
+@settings(max_examples=200, deadline=None)
+@given(kernels_and_bits(min_bits=1))
+def test_kernel_uses_at_most_2b_minus_1_levels(case):
+    w, bits = case
+    w_q, _, _ = Q.quantize_kernels(w, bits, Q.mse_clips(w).gather(1, bits[:, None]).squeeze(1))
+    for o in range(w.shape[0]):
+        levels = torch.unique(w_q[o]).numel()
+        b = int(bits[o])
+        assert levels <= (2 if b == 1 else 2**b - 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(kernels_and_bits())
+def test_error_never_grows_with_bits_mse_clip(case):
+    w, _ = case
+    table = Q.mse_clips(w)
+    errors = []
+    for b in range(0, 9):
+        bits = torch.full((w.shape[0],), b)
+        w_q, _, _ = Q.quantize_kernels(w, bits, table[:, b])
+        errors.append(Q.kernel_error(w, w_q))
+    errors = torch.stack(errors, dim=1)  # [c_out, bits]
+    tol = 1e-5 * w.pow(2).sum(dim=1, keepdim=True) + 1e-12
+    assert (errors[:, 1:] <= errors[:, :-1] + tol).all(), errors
+
+
+def test_max_clip_grids_are_not_nested():
+    """Why the MSE clip is the default: with clip = max|w|, a kernel on the 3-bit grid loses at 4 bits."""
+    w = torch.tensor([[1.0, 1 / 3, -2 / 3, 0.0]])
+    table = Q.max_clips(w)
+    err = [Q.kernel_error(w, Q.quantize_kernels(w, torch.tensor([b]), table[:, b])[0]).item() for b in (3, 4)]
+    assert err[0] < 1e-12 < err[1]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 7), st.integers(0, 8), st.integers(0, 2**16))
+def test_changing_one_kernel_changes_only_its_channel(channel, new_bits, seed):
+    g = torch.Generator().manual_seed(seed)
+    conv = torch.nn.Conv2d(4, 8, 3, padding=1)
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=g))
+    q = QuantConv2d.from_float(conv)
+    q.set_bits(torch.full((8,), 4), 8)
+    q.observing = True
+    x = torch.randn(2, 4, 6, 6, generator=g)
+    q(x)
+    q.observing = False
+    before = q(x)
+    bits = torch.full((8,), 4)
+    bits[channel] = new_bits
+    q.set_bits(bits, 8)
+    after = q(x)
+    others = [c for c in range(8) if c != channel]
+    assert torch.equal(before[:, others], after[:, others])
+
+
+def test_straight_through_gradients():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 4, 3)
+    q = QuantConv2d.from_float(conv)
+    q.set_bits(torch.tensor([1, 2, 4, 8]), 8)
+    x = torch.randn(2, 3, 5, 5)
+    q.observing = True
+    q(x)
+    q.observing = False
+    q.train()
+    x.requires_grad_(True)
+    q(x).sum().backward()
+    # STE: d out / d w equals the gradient with respect to the quantized weights
+    w_q = q.quantize_weight()[0].requires_grad_(True)
+    x2 = x.detach().clone().requires_grad_(True)
+    ref = torch.nn.functional.conv2d(
+        Q.fake_quant_act(x2, 8, q.activation_clip(), True), w_q, conv.bias
+    )
+    ref.sum().backward()
+    torch.testing.assert_close(q.weight.grad, w_q.grad)
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_activation_levels_and_range(bits, signed):
+    x = torch.linspace(-3 if signed else 0, 3, 1001)
+    y = Q.fake_quant_act(x, bits, 2.0, signed)
+    levels = torch.unique(y).numel()
+    assert levels == (2**bits - 1 if signed else 2**bits)
+    assert y.abs().max() <= 2.0 + 1e-6
+
+
+def test_histogram_doubles_range_and_keeps_counts():
+    hist = torch.zeros(Q.HIST_BINS, dtype=torch.float64)
+    hist, upper = Q.update_histogram(hist, 0.0, torch.tensor([0.5, 1.0, 0.0]))
+    hist, upper = Q.update_histogram(hist, upper, torch.tensor([3.5]))
+    assert upper >= 3.5 and hist.sum() == 3  # the exact zero is not counted
+
+
+@pytest.mark.parametrize("method", ["mse", "percentile", "max"])
+def test_activation_clip_methods(method):
+    torch.manual_seed(0)
+    x = torch.randn(100_000).abs()
+    hist, upper = Q.update_histogram(torch.zeros(Q.HIST_BINS, dtype=torch.float64), 0.0, x)
+    clip2 = Q.act_clip_from_histogram(hist, upper, 2, False, method)
+    clip8 = Q.act_clip_from_histogram(hist, upper, 8, False, method)
+    assert 0 < clip2 <= float(x.max()) + upper / Q.HIST_BINS
+    if method == "mse":
+        assert clip2 < clip8  # fewer levels: clip harder
+    else:
+        assert clip2 == clip8
