@@ -1,8 +1,32 @@
 """autoq: kernel-wise mixed-precision quantization search (AutoQ) with FPGA cost models.
 
-Importing the package is light: heavy parts load when first used.
+``autoq.search(...)`` and ``autoq.finetune(...)`` run the pipeline from Python; ``autoq.quant``,
+``autoq.hardware``, ``autoq.agents``, ``autoq.models`` and ``autoq.data`` are its parts. Importing the
+package is light: each name loads its module on first use.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+_LAZY = {
+    "search": "autoq.search.run",
+    "finetune": "autoq.search.finetune",
+    "SearchConfig": "autoq.search.config",
+    "FinetuneConfig": "autoq.search.config",
+    "Policy": "autoq.quant.policy",
+    "apply_policy": "autoq.quant.apply",
+    "calibrate": "autoq.quant.apply",
+    "discover_layers": "autoq.quant.discovery",
+    "AutoQError": "autoq.errors",
+}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'autoq' has no attribute {name!r}")

@@ -1,0 +1,166 @@
+"""Resource budgets: parsing, feasibility, and keeping every episode's policy inside the budget.
+
+All four budget metrics are sums over layers (latency and energy run layer after layer; the area
+scalar moves only through the BRAM that stores the weights; model size is bits × weights), so the
+search keeps a running total: when layer ``L`` is decided, the layers before it are fixed and the
+layers after it are counted at their minimum bits.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from autoq.errors import AutoQError
+
+UNITS = {
+    "latency": {"s": 1.0, "ms": 1e-3, "us": 1e-6},
+    "energy": {"J": 1.0, "mJ": 1e-3, "uJ": 1e-6},
+    "size": {"bit": 1.0, "B": 8.0, "KB": 8e3, "MB": 8e6, "KiB": 8 * 1024.0, "MiB": 8 * 1024.0**2},
+    "area": {},
+}
+DISPLAY = {"latency": ("ms", 1e-3), "energy": ("mJ", 1e-3), "size": ("KB", 8e3), "area": ("", 1.0)}
+
+
+@dataclass(frozen=True)
+class BudgetSpec:
+    """``metric=value``: a fraction of the 8-bit model's figure, or an absolute value with a unit."""
+
+    metric: str
+    value: float
+    relative: bool
+
+    @classmethod
+    def parse(cls, text: str) -> "BudgetSpec":
+        m = re.fullmatch(r"\s*(latency|energy|area|size)\s*=\s*([0-9.eE+-]+)\s*([A-Za-z]*)\s*", text or "")
+        if not m:
+            raise AutoQError(
+                f"budget {text!r}: write METRIC=VALUE with METRIC latency, energy, area or size, "
+                "e.g. latency=0.5 (of the 8-bit model) or latency=3ms"
+            )
+        metric, number, unit = m.groups()
+        try:
+            value = float(number)
+        except ValueError:
+            raise AutoQError(f"budget {text!r}: {number!r} is not a number") from None
+        if value <= 0:
+            raise AutoQError(f"budget {text!r}: the value must be positive")
+        if not unit:
+            return cls(metric, value, relative=True)
+        units = UNITS[metric]
+        if unit not in units:
+            known = ", ".join(units) or "none (area is a fraction of the 8-bit model's utilisation)"
+            raise AutoQError(f"budget {text!r}: unknown unit {unit!r} for {metric}; units: {known}")
+        return cls(metric, value * units[unit], relative=False)
+
+
+def describe(metric: str, value: float) -> str:
+    """A budget value in the unit a user would write it in."""
+    unit, scale = DISPLAY[metric]
+    return f"{value / scale:.4g}{unit}" if unit else f"{value:.4g}"
+
+
+LayerCost = Callable[[int, np.ndarray, int], float]
+
+
+class BudgetTracker:
+    """Action limits that keep the network within ``limit`` given what is decided so far.
+
+    ``layer_cost(i, w_bits, a_bits)`` is layer ``i``'s contribution to the budgeted metric;
+    ``fixed`` is the part that no bit width changes (e.g. the accelerator's own BRAM for area).
+    """
+
+    def __init__(
+        self, layer_cost: LayerCost, c_out: Sequence[int], limit: float, w_min: Sequence[int], a_min: Sequence[int], fixed: float = 0.0
+    ) -> None:
+        self.layer_cost = layer_cost
+        self.c_out = list(c_out)
+        self.limit = limit
+        self.fixed = fixed
+        self.w_min, self.a_min = list(w_min), list(a_min)
+        self.min_costs = np.array(
+            [layer_cost(i, np.full(c, self.w_min[i]), self.a_min[i]) for i, c in enumerate(self.c_out)]
+        )
+        self.reset()
+
+    @property
+    def minimum(self) -> float:
+        """The metric with every layer at its smallest bits."""
+        return self.fixed + float(self.min_costs.sum())
+
+    def reset(self) -> None:
+        self.spent = self.fixed
+
+    def room(self, i: int) -> float:
+        """What layer ``i`` may cost: the limit less the decided layers and the rest at minimum."""
+        return self.limit - self.spent - float(self.min_costs[i + 1 :].sum())
+
+    def fraction_left(self) -> float:
+        """Share of the budget not yet spent (an agent observation)."""
+        return max(0.0, (self.limit - self.spent) / self.limit)
+
+    def act_max(self, i: int, a_max: int) -> int:
+        """Largest activation bits of layer ``i`` that still fit with its kernels at minimum."""
+        room, w = self.room(i), np.full(self.c_out[i], self.w_min[i])
+        for a in range(a_max, self.a_min[i], -1):
+            if self.layer_cost(i, w, a) <= room:
+                return a
+        return self.a_min[i]
+
+    def weight_limits(self, i: int, a_bits: int, w_max: int) -> tuple[int, int]:
+        """``(w_max, bits_sum_max)`` for layer ``i``'s kernels at ``a_bits`` activation bits.
+
+        The largest bit sum whose evenly spread policy fits, found by bisection; an uneven choice
+        with the same sum can cost a little more, which the final sweep takes back.
+        """
+        c, room, lo_bits = self.c_out[i], self.room(i), self.w_min[i]
+
+        def fits(total: int) -> bool:
+            base, extra = divmod(total, c)
+            bits = np.full(c, base)
+            bits[:extra] += 1
+            return self.layer_cost(i, bits, a_bits) <= room
+
+        lo, hi = c * lo_bits, c * w_max
+        if fits(hi):
+            return w_max, hi
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+        top = min(w_max, lo - (c - 1) * lo_bits)  # one kernel may take what the others leave
+        return max(lo_bits, top), lo
+
+    def commit(self, i: int, w_bits: np.ndarray, a_bits: int) -> None:
+        self.spent += self.layer_cost(i, w_bits, a_bits)
+
+
+def lowering_sweep(
+    layer_cost: LayerCost, w_bits: list[np.ndarray], a_bits: list[int], limit: float, w_min: Sequence[int], a_min: Sequence[int], fixed: float = 0.0
+) -> int:
+    """Lower bits in place, costliest layer first, until the total fits ``limit``; returns the steps taken.
+
+    Each step lowers the costliest layer that can still go lower: its widest kernels by one bit, or
+    its activation bits when those are wider than every kernel.
+    """
+    costs = np.array([layer_cost(i, w, a) for i, (w, a) in enumerate(zip(w_bits, a_bits))])
+    steps = 0
+    while fixed + costs.sum() > limit * (1 + 1e-12):
+        order = np.argsort(-costs, kind="stable")
+        for i in order:
+            w_top = int(w_bits[i].max())
+            can_w, can_a = w_top > w_min[i], a_bits[i] > a_min[i]
+            if not (can_w or can_a):
+                continue
+            if can_a and (a_bits[i] > w_top or not can_w):
+                a_bits[i] -= 1
+            else:
+                w_bits[i][w_bits[i] == w_top] -= 1
+            costs[i] = layer_cost(i, w_bits[i], a_bits[i])
+            steps += 1
+            break
+        else:
+            raise AutoQError("the budget cannot be met even at the minimum bits")
+    return steps

@@ -1,0 +1,164 @@
+"""The search environment: a policy in, its accuracy, cost and reward out (method.md §4).
+
+One quantized copy of the model lives for the whole search; each episode only changes its bits,
+so the weights are quantized once per episode and the activation clips recalibrated.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from autoq.data import iterate_batches
+from autoq.engine.distributed import DistContext, all_reduce_accuracy
+from autoq.engine.loops import Accuracy, evaluate
+from autoq.hardware import CostModel
+from autoq.quant import Policy, apply_policy, calibrate, set_policy
+from autoq.search.config import SearchConfig
+
+# keep the reward split on the device when it is smaller than this; stream it otherwise
+MAX_CACHED_BYTES = 2 * 1024**3
+
+
+@dataclass
+class Outcome:
+    """What one policy scored."""
+
+    accuracy: float
+    correct: int
+    n: int
+    latency_s: float
+    energy_j: float
+    area: float  # utilisation of the device, the reward's area term
+    bram36: float
+    size_bits: int
+    avg_w_bits: float
+    avg_a_bits: float
+    reward: float = float("nan")
+    eval_s: float = 0.0
+    cost_s: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def metrics(self) -> dict:
+        return {
+            "reward": self.reward, "accuracy": self.accuracy, "latency_s": self.latency_s,
+            "energy_j": self.energy_j, "area": self.area, "bram36": self.bram36, "size_bits": self.size_bits,
+            "avg_w_bits": self.avg_w_bits, "avg_a_bits": self.avg_a_bits,
+        }
+
+
+class QuantEnv:
+    """Scores policies of one model on one data set and one accelerator."""
+
+    def __init__(self, work, cfg: SearchConfig, cost_model: CostModel, ctx: DistContext) -> None:
+        self.cfg, self.ctx, self.cost_model = cfg, ctx, cost_model
+        self.layers = work.layers
+        self.float_model = work.model
+        self.splits = work.splits
+        start = Policy.uniform(self.layers, 8, 8)
+        self.qmodel = apply_policy(work.model, start, weight_clip=cfg.weight_clip, act_clip=cfg.act_clip).to(ctx.device)
+        self.qmodel.eval()
+        bs = cfg.batch_size
+        self.calib = [x for x, _ in iterate_batches(self.splits.calib, bs)]
+        if _nbytes(self.splits.reward) <= MAX_CACHED_BYTES:
+            shard = iterate_batches(self.splits.reward, bs, rank=ctx.rank, world_size=ctx.world_size, num_workers=cfg.workers)
+            self.reward = [(x.to(ctx.device), y.to(ctx.device)) for x, y in shard]
+        else:
+            self.reward = None
+        self.calib = [x.to(ctx.device) for x in self.calib]
+        self._calibrated = False
+        self._start_state = (
+            copy.deepcopy(self.qmodel.state_dict()) if cfg.reward_finetune_batches > 0 else None
+        )
+
+    # ----------------------------------------------------------------------------------------
+    def kernel_stats(self) -> list[np.ndarray]:
+        """Per layer ``[c_out, 3]``: std, mean |w| and max |w| of each kernel (float weights)."""
+        modules = dict(self.float_model.named_modules())
+        out = []
+        for layer in self.layers:
+            w = modules[layer.name].weight.detach().float().reshape(layer.c_out, -1)
+            out.append(torch.stack([w.std(dim=1, unbiased=False), w.abs().mean(dim=1), w.abs().amax(dim=1)], 1).cpu().numpy())
+        return out
+
+    def reward_batches(self):
+        if self.reward is not None:
+            return self.reward
+        return iterate_batches(
+            self.splits.reward, self.cfg.batch_size, rank=self.ctx.rank, world_size=self.ctx.world_size, num_workers=self.cfg.workers
+        )
+
+    def accuracy(self, policy: Policy, episode: int = 0) -> Accuracy:
+        """Top-1 of ``policy`` on the reward split (all processes together)."""
+        set_policy(self.qmodel, policy)
+        if self._start_state is not None:
+            self._short_finetune(episode)
+        if self.cfg.calibrate == "episode" or not self._calibrated:
+            calibrate(self.qmodel, self.calib)
+            self._calibrated = True
+        local = evaluate(self.qmodel, self.reward_batches(), self.ctx.device)
+        return all_reduce_accuracy(local, self.ctx)
+
+    def _short_finetune(self, episode: int) -> None:
+        """A few SGD steps from the float weights, in the same order on every process."""
+        keep = {k: v for k, v in self.qmodel.state_dict().items() if k.endswith(("w_bits", "a_bits"))}
+        self.qmodel.load_state_dict({**self._start_state, **keep})
+        calibrate(self.qmodel, self.calib)
+        ft = self.cfg.finetune_options
+        opt = torch.optim.SGD(self.qmodel.parameters(), lr=ft.lr, momentum=ft.momentum)
+        self.qmodel.train()
+        if ft.freeze_bn:
+            for m in self.qmodel.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        batches = iterate_batches(self.splits.train, ft.train_batch_size, shuffle=True, seed=self.cfg.seed, epoch=episode, drop_last=True)
+        for step, (x, y) in enumerate(batches):
+            if step >= self.cfg.reward_finetune_batches:
+                break
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(self.qmodel(x.to(self.ctx.device)), y.to(self.ctx.device)).backward()
+            opt.step()
+        self.qmodel.eval()
+
+    def outcome(self, policy: Policy, acc: Accuracy) -> Outcome:
+        """Cost of ``policy`` and the scores that do not need the network."""
+        t = time.perf_counter()
+        rep = self.cost_model.evaluate(policy)
+        return Outcome(
+            accuracy=acc.top1, correct=acc.correct1, n=acc.n,
+            latency_s=rep.latency_s, energy_j=rep.energy_j, area=rep.area.utilisation,
+            bram36=rep.area.bram36, size_bits=policy.size_bits(self.layers),
+            avg_w_bits=policy.avg_weight_bits(self.layers), avg_a_bits=policy.avg_act_bits(self.layers),
+            cost_s=time.perf_counter() - t,
+        )
+
+    def score(self, policy: Policy, episode: int = 0) -> Outcome:
+        """Accuracy and cost of ``policy`` (every process takes part in the accuracy)."""
+        t = time.perf_counter()
+        acc = self.accuracy(policy, episode)
+        eval_s = time.perf_counter() - t
+        out = self.outcome(policy, acc)
+        out.eval_s = eval_s
+        return out
+
+
+def extrinsic_reward(out: Outcome, ref: Outcome, psi: dict[str, float]) -> float:
+    """``ψ_acc·log(acc/acc_ref) − Σ ψ_x·log(x/x_ref)`` (method.md §4); accuracy floored at half an image."""
+    floor = 0.5 / max(out.n, 1)
+    r = psi["acc"] * math.log(max(out.accuracy, floor) / max(ref.accuracy, floor))
+    for key, attr in (("latency", "latency_s"), ("energy", "energy_j"), ("area", "area")):
+        if psi[key]:
+            r -= psi[key] * math.log(getattr(out, attr) / getattr(ref, attr))
+    return r
+
+
+def _nbytes(dataset) -> float:
+    """Estimated bytes of a split held as float32 tensors."""
+    x, _ = dataset[0]
+    return len(dataset) * x.numel() * 4.0

@@ -1,0 +1,181 @@
+"""Quantization-aware finetuning of a policy (method.md §2): SGD, fixed learning rate, best epoch kept.
+
+The best epoch is chosen by reward-split accuracy; the test split is evaluated once, at the end.
+With ``torchrun`` each process trains on its part of every global batch (DistributedDataParallel)
+and the loss is scaled so that the gradient equals the single-process one.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from autoq.errors import AutoQError
+from autoq.search import runfolder as rf
+from autoq.search.config import FinetuneConfig, RunConfig
+from autoq.utils.io import atomic_torch_save, atomic_write_json
+
+log = logging.getLogger("autoq.finetune")
+
+
+@dataclass
+class FinetuneResult:
+    """Accuracy of the finetuned policy (test split) against the float model on the same images."""
+
+    run_dir: Path
+    top1: float
+    top5: float
+    n: int
+    float_top1: float
+    float_top5: float
+    reward_top1_before: float
+    reward_top1_after: float
+    best_epoch: int
+    weights: Path
+    history: list
+
+    def to_dict(self) -> dict:
+        return {
+            "top1": self.top1, "top5": self.top5, "n": self.n, "float_top1": self.float_top1, "float_top5": self.float_top5,
+            "paired_top1_diff": self.top1 - self.float_top1, "reward_top1_before": self.reward_top1_before,
+            "reward_top1_after": self.reward_top1_after, "best_epoch": self.best_epoch, "weights": str(self.weights),
+        }
+
+
+def finetune(
+    policy,
+    run: RunConfig,
+    ft: FinetuneConfig | None = None,
+    *,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    work=None,
+    ctx=None,
+    progress: bool = True,
+) -> FinetuneResult:
+    """Finetune ``policy`` (a Policy or a policy file) on ``run``'s model and data; files go to ``run_dir``."""
+    from tqdm import tqdm
+
+    from autoq.data import iterate_batches
+    from autoq.engine.distributed import all_reduce_accuracy, init_distributed
+    from autoq.engine.loops import evaluate
+    from autoq.engine.setup import build_workload
+    from autoq.quant import Policy, apply_policy, calibrate
+    from autoq.utils.seeding import seed_everything
+
+    ft = ft or FinetuneConfig()
+    if ft.epochs < 0 or ft.lr <= 0 or ft.train_batch_size < 1:
+        raise AutoQError("finetuning needs epochs >= 0, a positive learning rate and a positive batch size")
+    ctx = ctx or init_distributed(run.device)
+    seed_everything(run.seed)
+    work = work or build_workload(run)
+    if not isinstance(policy, Policy):
+        policy = Policy.load(policy, work.layers)
+    policy.validate(work.layers)
+    run_dir = Path(run_dir or run.out or "runs/finetune")
+    if ctx.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    device = ctx.device
+
+    def accuracy(model, split):
+        batches = iterate_batches(split, run.batch_size, rank=ctx.rank, world_size=ctx.world_size, num_workers=run.workers)
+        return all_reduce_accuracy(evaluate(model, batches, device), ctx)
+
+    qmodel = apply_policy(work.model, policy, weight_clip=run.weight_clip, act_clip=run.act_clip).to(device)
+    calibrate(qmodel, iterate_batches(work.splits.calib, run.batch_size), device)
+    train_model = qmodel
+    if ctx.active:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_model = DistributedDataParallel(qmodel, device_ids=[device] if device.type == "cuda" else None, broadcast_buffers=False)
+    opt = torch.optim.SGD(qmodel.parameters(), lr=ft.lr, momentum=ft.momentum, weight_decay=ft.weight_decay)
+
+    before = accuracy(qmodel, work.splits.reward).top1
+    best_acc, best_epoch, best_state, history, start = before, 0, copy.deepcopy(qmodel.state_dict()), [], 1
+    ckpt_path = run_dir / rf.FINETUNE_CHECKPOINT
+    if resume and ckpt_path.exists():
+        state = rf.load_checkpoint(ckpt_path)
+        qmodel.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        best_acc, best_epoch, best_state, history = state["best_acc"], state["best_epoch"], state["best_state"], state["history"]
+        start = state["epoch"] + 1
+
+    n_train = len(work.splits.train)
+    if n_train < ft.train_batch_size and ft.epochs:
+        raise AutoQError(f"the training split has {n_train} images, fewer than one batch of {ft.train_batch_size}: lower the finetuning batch size (--train-batch-size)")
+    bar = tqdm(total=ft.epochs, initial=start - 1, desc="finetune", unit="epoch", disable=not (progress and ctx.is_main))
+    for epoch in range(start, ft.epochs + 1):
+        t0 = time.perf_counter()
+        loss_sum, steps = _train_epoch(train_model, qmodel, opt, work.splits.train, ft, run.seed, epoch, ctx)
+        acc = accuracy(qmodel, work.splits.reward).top1
+        if acc > best_acc:
+            best_acc, best_epoch, best_state = acc, epoch, copy.deepcopy(qmodel.state_dict())
+        history.append({"epoch": epoch, "train_loss": loss_sum / max(steps, 1), "reward_top1": acc, "seconds": time.perf_counter() - t0})
+        if ctx.is_main:
+            rf.write_rows(run_dir / rf.FINETUNE_CSV, history)
+            rf.save_checkpoint(ckpt_path, {"epoch": epoch, "model": qmodel.state_dict(), "optimizer": opt.state_dict(),
+                                           "best_acc": best_acc, "best_epoch": best_epoch, "best_state": best_state, "history": history})
+        bar.update(1)
+        bar.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", reward_top1=f"{acc:.3f}", refresh=False)
+    bar.close()
+
+    qmodel.load_state_dict(best_state)
+    test = accuracy(qmodel, work.splits.test)
+    float_test = accuracy(work.model.to(device), work.splits.test)
+    weights = run_dir / rf.FINETUNED
+    result = FinetuneResult(run_dir, test.top1, test.top5, test.n, float_test.top1, float_test.top5,
+                            before, best_acc, best_epoch, weights, history)
+    if ctx.is_main:
+        atomic_torch_save(weights, best_state)
+        policy.save(run_dir / "finetuned_policy.json")
+        atomic_write_json(run_dir / rf.FINETUNE_JSON, result.to_dict())
+    return result
+
+
+def _train_epoch(train_model, qmodel, opt, split, ft: FinetuneConfig, seed: int, epoch: int, ctx) -> tuple[float, int]:
+    """One pass over the training split in global batches; this process takes every world_size-th image of each.
+
+    Returns the sum over steps of the global mean loss, and the number of steps.
+    """
+    from autoq.engine.distributed import all_reduce_sum
+
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    order = torch.randperm(len(split), generator=g)
+    qmodel.train()
+    if ft.freeze_bn:
+        for m in qmodel.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()
+    amp = ft.amp and ctx.device.type == "cuda"
+    loss_sum, steps = 0.0, 0
+    for start in range(0, len(order) - ft.train_batch_size + 1, ft.train_batch_size):  # full batches only: equal steps everywhere
+        idx = order[start : start + ft.train_batch_size][ctx.rank :: ctx.world_size]
+        x, y = _gather(split, idx)
+        x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+            logits = train_model(x)
+        # sum over this process's images / global batch, times world size: DDP's mean makes it the global mean
+        loss = F.cross_entropy(logits.float(), y, reduction="sum") * (ctx.world_size / ft.train_batch_size)
+        loss.backward()
+        opt.step()
+        loss_sum += float(loss) / ctx.world_size
+        steps += 1
+    qmodel.eval()
+    return all_reduce_sum(loss_sum, ctx), steps
+
+
+def _gather(split, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images and labels at ``idx`` (fast for in-memory data sets)."""
+    tensors = getattr(split, "tensors", None)
+    if tensors is not None:
+        return tensors[0][idx], tensors[1][idx]
+    items = [split[int(i)] for i in idx]
+    return torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items])

@@ -1,0 +1,96 @@
+"""One episode of decisions: the agent picks bits layer by layer, inside the budget's limits."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from autoq.agents import KernelLimits
+from autoq.quant import LayerInfo, Policy
+from autoq.search.budget import BudgetTracker, lowering_sweep
+
+
+@dataclass
+class SearchSpace:
+    """Which layers the agent decides and the bit ranges; pinned layers keep fixed bits."""
+
+    layers: list[LayerInfo]
+    w_range: tuple[int, int]
+    a_range: tuple[int, int]
+    pinned: dict[int, int]  # layer index -> bits for weights and activations
+
+    @property
+    def searchable(self) -> list[int]:
+        return [i for i in range(len(self.layers)) if i not in self.pinned]
+
+    def minimum(self) -> tuple[list[int], list[int]]:
+        """Smallest weight and activation bits of every layer."""
+        w = [self.pinned.get(i, self.w_range[0]) for i in range(len(self.layers))]
+        a = [self.pinned.get(i, self.a_range[0]) for i in range(len(self.layers))]
+        return w, a
+
+    def policy(self, w_bits: list[np.ndarray], a_bits: list[int]) -> Policy:
+        return Policy({l.name: w for l, w in zip(self.layers, w_bits)}, {l.name: a for l, a in zip(self.layers, a_bits)})
+
+
+@dataclass
+class Decision:
+    policy: Policy
+    lowered: int  # bit decrements of the final sweep
+    agent_s: float
+    budget_s: float
+
+
+def rollout(agent, space: SearchSpace, tracker: BudgetTracker | None, layer_cost: Callable | None) -> Decision:
+    """Ask ``agent`` for every searchable layer's bits; with a budget, limit each action and sweep at the end."""
+    n = len(space.layers)
+    w_bits: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * n
+    a_bits = [0] * n
+    agent_s = budget_s = 0.0
+    w_lo, w_hi = space.w_range
+    a_hi = space.a_range[1]
+    if tracker is not None:
+        tracker.reset()
+    t0 = time.perf_counter()
+    agent.begin_episode()
+    agent_s += time.perf_counter() - t0
+    k = 0  # index among searchable layers
+    for i, layer in enumerate(space.layers):
+        if i in space.pinned:
+            w_bits[i], a_bits[i] = np.full(layer.c_out, space.pinned[i], dtype=np.int64), space.pinned[i]
+        else:
+            t0 = time.perf_counter()
+            if tracker is not None:
+                act_max = tracker.act_max(i, a_hi)
+                _, sum_at_min_act = tracker.weight_limits(i, space.a_range[0], w_hi)
+                goal_max, left = sum_at_min_act / layer.c_out, tracker.fraction_left()
+            else:
+                act_max, goal_max, left = a_hi, float(w_hi), None
+            t1 = time.perf_counter()
+            a, _goal = agent.act_layer(k, budget_left=left, act_max=act_max, goal_max=goal_max)
+            t2 = time.perf_counter()
+            limits = KernelLimits(w_max=w_hi, bits_sum_max=None)
+            if tracker is not None:
+                top, total = tracker.weight_limits(i, a, w_hi)
+                limits = KernelLimits(w_max=top, bits_sum_max=total)
+            t3 = time.perf_counter()
+            w = np.asarray(agent.act_kernels(k, limits), dtype=np.int64)
+            t4 = time.perf_counter()
+            w_bits[i], a_bits[i] = w, int(a)
+            agent_s += (t2 - t1) + (t4 - t3)
+            budget_s += (t1 - t0) + (t3 - t2)
+            k += 1
+        if tracker is not None:
+            t0 = time.perf_counter()
+            tracker.commit(i, w_bits[i], a_bits[i])
+            budget_s += time.perf_counter() - t0
+    lowered = 0
+    if tracker is not None:
+        t0 = time.perf_counter()
+        w_min, a_min = space.minimum()
+        lowered = lowering_sweep(layer_cost, w_bits, a_bits, tracker.limit, w_min, a_min, tracker.fixed)
+        budget_s += time.perf_counter() - t0
+    return Decision(space.policy(w_bits, a_bits), lowered, agent_s, budget_s)
