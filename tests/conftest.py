@@ -35,3 +35,21 @@ def resnet20_weights() -> Path:
 @pytest.fixture
 def resnet32_weights() -> Path:
     return require_shared("models/cifar10/resnet32-d509ac18.th")
+
+
+@pytest.fixture(scope="session")
+def default_cache(tmp_path_factory):
+    """A cache folder holding the trained embedded default (trained once for the whole session)."""
+    import os
+
+    from autoq.models import default_model
+
+    path = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("AUTOQ_CACHE")
+    os.environ["AUTOQ_CACHE"] = str(path)
+    default_model()
+    yield path
+    if old is None:
+        os.environ.pop("AUTOQ_CACHE", None)
+    else:
+        os.environ["AUTOQ_CACHE"] = old

@@ -1,26 +1,8 @@
-"""Fixtures for search tests: the embedded default, trained once per session into a private cache."""
+"""Fixtures for search tests: tiny searches on the embedded default."""
 
 from __future__ import annotations
 
 import pytest
-
-
-@pytest.fixture(scope="session")
-def default_cache(tmp_path_factory):
-    """A cache folder holding the trained embedded default (trained once for the whole session)."""
-    import os
-
-    from autoq.models import default_model
-
-    path = tmp_path_factory.mktemp("cache")
-    old = os.environ.get("AUTOQ_CACHE")
-    os.environ["AUTOQ_CACHE"] = str(path)
-    default_model()
-    yield path
-    if old is None:
-        os.environ.pop("AUTOQ_CACHE", None)
-    else:
-        os.environ["AUTOQ_CACHE"] = old
 
 
 TINY = dict(
