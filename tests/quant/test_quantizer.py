@@ -147,3 +147,13 @@ def test_activation_clip_methods(method):
         assert clip2 < clip8  # fewer levels: clip harder
     else:
         assert clip2 == clip8
+
+
+def test_signed_binary_activations():
+    x = torch.tensor([-2.0, -0.1, 0.0, 0.3, 5.0], requires_grad=True)
+    y = Q.fake_quant_act(x, 1, 0.5, signed=True)
+    assert y.tolist() == [-0.5, -0.5, 0.5, 0.5, 0.5]
+    y.sum().backward()
+    assert x.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
+    hist, upper = Q.update_histogram(torch.zeros(Q.HIST_BINS, dtype=torch.float64), 0.0, torch.tensor([-1.0, 3.0]))
+    assert Q.act_clip_from_histogram(hist, upper, 1, True) == pytest.approx(2.0, rel=1e-2)

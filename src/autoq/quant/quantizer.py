@@ -100,7 +100,13 @@ WEIGHT_CLIP_METHODS = {"mse": mse_clips, "max": max_clips}
 
 
 def fake_quant_act(x: Tensor, bits: int, clip: float, signed: bool) -> Tensor:
-    """Quantize activations to ``bits`` with clip ``clip``; gradients pass inside the clip range (STE)."""
+    """Quantize activations to ``bits`` with clip ``clip``; gradients pass inside the clip range (STE).
+
+    A signed input at 1 bit is binary, ``±clip``.
+    """
+    if signed and bits == 1:
+        xc = torch.clamp(x, -clip, clip)
+        return xc + (torch.where(x >= 0, clip, -clip).to(x.dtype) - xc).detach()
     if signed:
         q = 2 ** (bits - 1) - 1
         lo = -q
@@ -155,6 +161,8 @@ def act_clip_from_histogram(hist: Tensor, upper: float, bits: int, signed: bool,
         return float(centers[min(idx, hist.numel() - 1)] + width / 2)
     if method != "mse":
         raise ValueError(f"unknown activation clip method {method!r}")
+    if signed and bits == 1:  # binary ±c: the squared error is smallest at c = mean |x|
+        return float((hist * centers).sum() / total)
     levels = 2 ** (bits - 1) - 1 if signed else 2**bits - 1
     cands = torch.linspace(top / 200, top, 200, dtype=torch.float64)
     step = cands / levels
