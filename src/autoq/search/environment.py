@@ -7,6 +7,7 @@ so the weights are quantized once per episode and the activation clips recalibra
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ class QuantEnv:
             self.reward = None
         self.calib = [x.to(ctx.device) for x in self.calib]
         self._calibrated = False
+        self._seen: dict[bytes, Accuracy] = {}
         self._start_state = (
             copy.deepcopy(self.qmodel.state_dict()) if cfg.reward_finetune_batches > 0 else None
         )
@@ -95,7 +97,14 @@ class QuantEnv:
         )
 
     def accuracy(self, policy: Policy, episode: int = 0) -> Accuracy:
-        """Top-1 of ``policy`` on the reward split (all processes together)."""
+        """Top-1 of ``policy`` on the reward split (all processes together).
+
+        Without per-episode finetuning an evaluation depends on the bits alone, so a policy seen
+        before (a sweep revisiting a point, an agent repeating itself) is answered from memory.
+        """
+        key = _policy_key(policy) if self._start_state is None else None
+        if key is not None and key in self._seen:
+            return self._seen[key]
         set_policy(self.qmodel, policy)
         if self._start_state is not None:
             self._short_finetune(episode)
@@ -103,7 +112,10 @@ class QuantEnv:
             calibrate(self.qmodel, self.calib)
             self._calibrated = True
         local = evaluate(self.qmodel, self.reward_batches(), self.ctx.device)
-        return all_reduce_accuracy(local, self.ctx)
+        acc = all_reduce_accuracy(local, self.ctx)
+        if key is not None:
+            self._seen[key] = acc
+        return acc
 
     def _short_finetune(self, episode: int) -> None:
         """A few SGD steps from the float weights, in the same order on every process."""
@@ -156,6 +168,12 @@ def extrinsic_reward(out: Outcome, ref: Outcome, psi: dict[str, float]) -> float
         if psi[key]:
             r -= psi[key] * math.log(getattr(out, attr) / getattr(ref, attr))
     return r
+
+
+def _policy_key(policy: Policy) -> bytes:
+    """A compact identity of a policy's bits."""
+    parts = [np.asarray(w, dtype=np.int8).tobytes() + bytes([a]) for w, a in zip(policy.weight_bits.values(), policy.act_bits.values())]
+    return hashlib.sha1(b"|".join(parts)).digest()
 
 
 def _nbytes(dataset) -> float:
