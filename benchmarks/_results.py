@@ -38,17 +38,17 @@ def command() -> str:
     return "python " + " ".join(shlex.quote(a) for a in sys.argv)
 
 
-def record(name: str, title: str, body: str, cmd: str | None = None) -> None:
-    """Replace (or append) section ``name`` of RESULTS.md with ``body`` under a standard heading."""
+def record(name: str, title: str, body: str, cmd: str | None = None, results: Path = RESULTS) -> None:
+    """Replace (or append) section ``name`` of ``results`` (RESULTS.md) with ``body`` under a standard heading."""
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     section = (
         f"<!-- begin {name} -->\n## {title}\n\n"
         f"- command: `{cmd or command()}`\n- date: {now}\n- machine: {machine()}\n\n"
         f"{body.strip()}\n<!-- end {name} -->\n"
     )
-    text = RESULTS.read_text() if RESULTS.exists() else HEADER
+    text = results.read_text() if results.exists() else HEADER
     pattern = re.compile(rf"<!-- begin {re.escape(name)} -->.*?<!-- end {re.escape(name)} -->\n?", re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    tmp = RESULTS.with_suffix(".md.tmp")
+    tmp = results.with_suffix(".md.tmp")
     tmp.write_text(text)
-    os.replace(tmp, RESULTS)
+    os.replace(tmp, results)

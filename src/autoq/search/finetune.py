@@ -166,7 +166,7 @@ def _train_epoch(train_model, qmodel, opt, split, ft: FinetuneConfig, seed: int,
         loss = F.cross_entropy(logits.float(), y, reduction="sum") * (ctx.world_size / ft.train_batch_size)
         loss.backward()
         opt.step()
-        loss_sum += float(loss) / ctx.world_size
+        loss_sum += float(loss.detach()) / ctx.world_size
         steps += 1
     qmodel.eval()
     return all_reduce_sum(loss_sum, ctx), steps

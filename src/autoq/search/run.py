@@ -172,7 +172,7 @@ def search(config: SearchConfig | None = None, *, resume: bool = False, progress
         row.update({f"agent_{k}": float(v) for k, v in (info or {}).items()})
         row["episode_s"] = time.perf_counter() - t_start
         rows.append(row)
-        if within and (not best or out.reward > best["reward"]):
+        if within and _better(out, best):
             best = {"episode": episode, **out.metrics(), "policy": policy.to_dict()}
             policy.meta.update({"model": work.spec.name, "episode": episode, "accuracy_reward_split": out.accuracy,
                                 "latency_s": out.latency_s, "energy_j": out.energy_j, "hardware": cfg.hardware})
@@ -218,3 +218,10 @@ def _plain(obj: Any) -> dict:
     import dataclasses
 
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(obj).items()}
+
+
+def _better(out: Outcome, best: dict) -> bool:
+    """Higher reward wins; at equal reward (e.g. accuracy saturated) the faster, then the less energy-hungry policy."""
+    if not best:
+        return True
+    return (out.reward, -out.latency_s, -out.energy_j) > (best["reward"], -best["latency_s"], -best["energy_j"])
