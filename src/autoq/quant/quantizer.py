@@ -63,28 +63,35 @@ def _grid_error(w2: Tensor, clips: Tensor, bits: int, chunk_elems: int = 1 << 23
     for start in range(0, w2.shape[0], rows):  # bounded memory for large layers
         w_c, s = w2[start : start + rows], clips[start : start + rows] / q
         safe = torch.where(s > 0, s, torch.ones_like(s))
-        codes = torch.clamp(torch.round(w_c[:, None, :] / safe[:, :, None]), -q, q)
-        out.append((codes * s[:, :, None] - w_c[:, None, :]).pow(2).sum(dim=2))
+        err = (w_c[:, None, :] / safe[:, :, None]).round_().clamp_(-q, q)  # codes, then error, in place
+        err.mul_(s[:, :, None]).sub_(w_c[:, None, :]).square_()
+        out.append(err.sum(dim=2))
     return torch.cat(out)
 
 
-def mse_clips(w: Tensor, max_bits: int = MAX_BITS) -> Tensor:
+def mse_clips(w: Tensor, max_bits: int = MAX_BITS, sample: int = 256) -> Tensor:
     """MSE-optimal clip of every kernel at every bit width: ``[c_out, max_bits + 1]`` (columns 0, 1 unused).
 
     Bit widths are solved in increasing order so that each one can try the nested candidate of the
-    one below (see the module docstring).
+    one below (see the module docstring). Kernels longer than ``sample`` pick their grid candidate
+    on an even-strided sample of their weights; that candidate and the nested one are then compared
+    on the whole kernel, which keeps the error non-increasing in the bits.
     """
     with torch.no_grad():
         w2 = w.detach().reshape(w.shape[0], -1).float()
+        stride = max(1, w2.shape[1] // sample)
+        probe = w2[:, ::stride]
         absmax = w2.abs().amax(dim=1)
         table = absmax[:, None].repeat(1, max_bits + 1)
         prev = w2.abs().mean(dim=1)  # 1 bit: levels +-mean|w|, held by the 2-bit grid with clip = mean|w|
         grid = CLIP_GRID.to(w2.device)
         for b in range(2, max_bits + 1):
             nested = prev if b == 2 else prev * (2 ** (b - 1) - 1) / (2 ** (b - 1) - 2)
-            cands = torch.cat([absmax[:, None] * grid[None, :], nested[:, None]], dim=1)
-            err = _grid_error(w2, cands, b)
-            best = cands.gather(1, err.argmin(dim=1, keepdim=True)).squeeze(1)
+            cands = absmax[:, None] * grid[None, :]
+            if stride > 1:
+                cands = cands.gather(1, _grid_error(probe, cands, b).argmin(dim=1, keepdim=True))
+            cands = torch.cat([cands, nested[:, None]], dim=1)
+            best = cands.gather(1, _grid_error(w2, cands, b).argmin(dim=1, keepdim=True)).squeeze(1)
             table[:, b] = best
             prev = best
         return table.to(w.dtype)

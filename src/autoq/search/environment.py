@@ -67,7 +67,7 @@ class QuantEnv:
         self.qmodel.eval()
         bs = cfg.batch_size
         self.calib = [x for x, _ in iterate_batches(self.splits.calib, bs)]
-        if _nbytes(self.splits.reward) <= MAX_CACHED_BYTES:
+        if split_bytes(self.splits.reward) <= MAX_CACHED_BYTES:
             shard = iterate_batches(self.splits.reward, bs, rank=ctx.rank, world_size=ctx.world_size, num_workers=cfg.workers)
             self.reward = [(x.to(ctx.device), y.to(ctx.device)) for x, y in shard]
         else:
@@ -176,7 +176,7 @@ def _policy_key(policy: Policy) -> bytes:
     return hashlib.sha1(b"|".join(parts)).digest()
 
 
-def _nbytes(dataset) -> float:
+def split_bytes(dataset) -> float:
     """Estimated bytes of a split held as float32 tensors."""
     x, _ = dataset[0]
     return len(dataset) * x.numel() * 4.0

@@ -110,10 +110,11 @@ def finetune(
     n_train = len(work.splits.train)
     if n_train < ft.train_batch_size and ft.epochs:
         raise AutoQError(f"the training split has {n_train} images, fewer than one batch of {ft.train_batch_size}: lower the finetuning batch size (--train-batch-size)")
+    fetch = _Fetcher(work.splits.train) if ft.epochs else None
     bar = tqdm(total=ft.epochs, initial=start - 1, desc="finetune", unit="epoch", disable=not (progress and ctx.is_main))
     for epoch in range(start, ft.epochs + 1):
         t0 = time.perf_counter()
-        loss_sum, steps = _train_epoch(train_model, qmodel, opt, work.splits.train, ft, run.seed, epoch, ctx)
+        loss_sum, steps = _train_epoch(train_model, qmodel, opt, fetch, ft, run.seed, epoch, ctx)
         acc = accuracy(qmodel, work.splits.reward).top1
         if acc > best_acc:
             best_acc, best_epoch, best_state = acc, epoch, copy.deepcopy(qmodel.state_dict())
@@ -139,7 +140,7 @@ def finetune(
     return result
 
 
-def _train_epoch(train_model, qmodel, opt, split, ft: FinetuneConfig, seed: int, epoch: int, ctx) -> tuple[float, int]:
+def _train_epoch(train_model, qmodel, opt, fetch: _Fetcher, ft: FinetuneConfig, seed: int, epoch: int, ctx) -> tuple[float, int]:
     """One pass over the training split in global batches; this process takes every world_size-th image of each.
 
     Returns the sum over steps of the global mean loss, and the number of steps.
@@ -147,7 +148,7 @@ def _train_epoch(train_model, qmodel, opt, split, ft: FinetuneConfig, seed: int,
     from autoq.engine.distributed import all_reduce_sum
 
     g = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    order = torch.randperm(len(split), generator=g)
+    order = torch.randperm(len(fetch.split), generator=g)
     qmodel.train()
     if ft.freeze_bn:
         for m in qmodel.modules():
@@ -157,7 +158,7 @@ def _train_epoch(train_model, qmodel, opt, split, ft: FinetuneConfig, seed: int,
     loss_sum, steps = 0.0, 0
     for start in range(0, len(order) - ft.train_batch_size + 1, ft.train_batch_size):  # full batches only: equal steps everywhere
         idx = order[start : start + ft.train_batch_size][ctx.rank :: ctx.world_size]
-        x, y = _gather(split, idx)
+        x, y = fetch(idx)
         x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
         opt.zero_grad(set_to_none=True)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
@@ -172,10 +173,18 @@ def _train_epoch(train_model, qmodel, opt, split, ft: FinetuneConfig, seed: int,
     return all_reduce_sum(loss_sum, ctx), steps
 
 
-def _gather(split, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The images and labels at ``idx`` (fast for in-memory data sets)."""
-    tensors = getattr(split, "tensors", None)
-    if tensors is not None:
-        return tensors[0][idx], tensors[1][idx]
-    items = [split[int(i)] for i in idx]
-    return torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items])
+class _Fetcher:
+    """Images and labels by index; the whole split is held in memory when it is small enough."""
+
+    def __init__(self, split) -> None:
+        from autoq.data import as_tensors
+        from autoq.search.environment import MAX_CACHED_BYTES, split_bytes
+
+        self.split = split
+        self.tensors = as_tensors(split) if len(split) and split_bytes(split) <= MAX_CACHED_BYTES else None
+
+    def __call__(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.tensors is not None:
+            return self.tensors[0][idx], self.tensors[1][idx]
+        items = [self.split[int(i)] for i in idx]
+        return torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items])
