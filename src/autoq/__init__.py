@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "search": "autoq.search.run",
-    "finetune": "autoq.search.finetune",
+    "finetune": "autoq.search.finetuning",
     "SearchConfig": "autoq.search.config",
     "FinetuneConfig": "autoq.search.config",
     "Policy": "autoq.quant.policy",

@@ -10,7 +10,7 @@ from typing import Any
 
 _LAZY = {
     "FinetuneConfig": "autoq.search.config", "RunConfig": "autoq.search.config", "SearchConfig": "autoq.search.config",
-    "FinetuneResult": "autoq.search.finetune", "finetune": "autoq.search.finetune",
+    "FinetuneResult": "autoq.search.finetuning", "finetune": "autoq.search.finetuning",
     "SearchResult": "autoq.search.run", "search": "autoq.search.run",
 }
 __all__ = sorted(_LAZY)

@@ -192,7 +192,7 @@ def search(config: SearchConfig | None = None, *, resume: bool = False, progress
         if not best:
             log.warning("no episode met the budget: no best policy was written")
     if cfg.finetune and best_policy is not None:
-        from autoq.search.finetune import finetune
+        from autoq.search.finetuning import finetune
 
         result.finetune = finetune(best_policy, cfg, cfg.finetune_options, run_dir=run_dir, work=work, ctx=ctx, progress=progress)
     torch.set_grad_enabled(True)

@@ -1,0 +1,72 @@
+"""One search episode and one finetuning epoch of ResNet-18 on synthetic ImageNet-shaped data, GPU against CPU.
+
+    python benchmarks/gpu.py --devices cuda cpu [--results PATH]
+
+Synthetic 3x224x224 images, 1000 classes; the reward split and the training split are held in
+memory on the device. The first episode also fixes the weight clips and is reported apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+
+from _results import RESULTS, record  # noqa: E402
+from autoq.search import FinetuneConfig, SearchConfig, search  # noqa: E402
+
+
+def measure(device: str, args) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = SearchConfig(
+            model="resnet18", dataset="synthetic", reward_size=args.reward_size, calib_size=64, batch_size=128,
+            episodes=args.episodes, agent="autoq", agent_options={"warmup_episodes": args.episodes}, device=device, out=tmp,
+            finetune=True, finetune_options=FinetuneConfig(epochs=1, train_batch_size=64),
+        )
+        t = time.perf_counter()
+        result = search(cfg, progress=False)
+        total = time.perf_counter() - t
+    rows = result.episodes
+    return {
+        "device": device, "name": torch.cuda.get_device_name() if device.startswith("cuda") else f"{torch.get_num_threads()} CPU threads",
+        "first_s": rows[0]["episode_s"], "episode_s": statistics.fmean(r["episode_s"] for r in rows[1:]),
+        "eval_s": statistics.fmean(r["eval_s"] for r in rows[1:]), "agent_s": statistics.fmean(r["agent_s"] for r in rows[1:]),
+        "epoch_s": result.finetune.history[0]["seconds"], "train_images": 1536 - args.reward_size - 64, "total_s": total,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", nargs="+", default=["cuda", "cpu"])
+    parser.add_argument("--episodes", type=int, default=3)
+    parser.add_argument("--reward-size", type=int, default=512)
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    results = [measure(d, args) for d in args.devices]
+    lines = [
+        f"ResNet-18, synthetic 3x224x224 data, 1000 classes; reward split {args.reward_size} images, calibration 64, "
+        f"finetuning epoch over {results[0]['train_images']} images (batch 64). torch {torch.__version__}.",
+        "",
+        "| device | episode s (first) | episode s | of which evaluation s | agent s | finetune epoch s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(f"| {r['device']} ({r['name']}) | {r['first_s']:.2f} | {r['episode_s']:.2f} | {r['eval_s']:.2f} | "
+                     f"{r['agent_s']:.2f} | {r['epoch_s']:.2f} |")
+    if len(results) == 2:
+        lines += ["", f"{results[1]['device']} / {results[0]['device']} time: episode {results[1]['episode_s'] / results[0]['episode_s']:.1f}x, "
+                  f"finetune epoch {results[1]['epoch_s'] / results[0]['epoch_s']:.1f}x"]
+    body = "\n".join(lines)
+    print(body)
+    record("gpu", "GPU against CPU: ResNet-18 episode and finetuning epoch (benchmarks/gpu.py)", body, results=args.results)
+
+
+if __name__ == "__main__":
+    main()
