@@ -222,8 +222,8 @@ def main() -> None:
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
     if args.smoke:
-        args.models, args.hardware, args.seeds = ["resnet20"], ["temporal"], [0]
-        args.episodes, args.reward_size, args.calib_size, args.batch_size, args.finetune_epochs = 2, 100, 32, 100, 1
+        args.models, args.hardware, args.seeds, args.agents = ["resnet20"], ["temporal"], [0], ["haq", "autoq"]
+        args.episodes, args.reward_size, args.calib_size, args.batch_size, args.finetune_epochs = 2, 100, 32, 100, 0
     args.warmup = args.warmup if args.warmup is not None else max(1, args.episodes // 4)
     args.threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     args.plots = args.plots or args.results.parent

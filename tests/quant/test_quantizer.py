@@ -130,16 +130,17 @@ def test_activation_levels_and_range(bits, signed):
 
 def test_histogram_doubles_range_and_keeps_counts():
     hist = torch.zeros(Q.HIST_BINS, dtype=torch.float64)
-    hist, upper = Q.update_histogram(hist, 0.0, torch.tensor([0.5, 1.0, 0.0]))
-    hist, upper = Q.update_histogram(hist, upper, torch.tensor([3.5]))
-    assert upper >= 3.5 and hist.sum() == 3  # the exact zero is not counted
+    hist, upper, negative = Q.update_histogram(hist, 0.0, torch.tensor([0.5, 1.0, 0.0]))
+    assert not negative
+    hist, upper, negative = Q.update_histogram(hist, upper, torch.tensor([-3.5]))
+    assert negative and upper >= 3.5 and hist.sum() == 3  # the exact zero is not counted
 
 
 @pytest.mark.parametrize("method", ["mse", "percentile", "max"])
 def test_activation_clip_methods(method):
     torch.manual_seed(0)
     x = torch.randn(100_000).abs()
-    hist, upper = Q.update_histogram(torch.zeros(Q.HIST_BINS, dtype=torch.float64), 0.0, x)
+    hist, upper, _ = Q.update_histogram(torch.zeros(Q.HIST_BINS, dtype=torch.float64), 0.0, x)
     clip2 = Q.act_clip_from_histogram(hist, upper, 2, False, method)
     clip8 = Q.act_clip_from_histogram(hist, upper, 8, False, method)
     assert 0 < clip2 <= float(x.max()) + upper / Q.HIST_BINS
@@ -155,5 +156,23 @@ def test_signed_binary_activations():
     assert y.tolist() == [-0.5, -0.5, 0.5, 0.5, 0.5]
     y.sum().backward()
     assert x.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
-    hist, upper = Q.update_histogram(torch.zeros(Q.HIST_BINS, dtype=torch.float64), 0.0, torch.tensor([-1.0, 3.0]))
+    hist, upper, _ = Q.update_histogram(torch.zeros(Q.HIST_BINS, dtype=torch.float64), 0.0, torch.tensor([-1.0, 3.0]))
     assert Q.act_clip_from_histogram(hist, upper, 1, True) == pytest.approx(2.0, rel=1e-2)
+
+
+@pytest.mark.parametrize("bits, signed", [(2, False), (4, False), (3, True), (8, True)])
+def test_mse_activation_clip_matches_brute_force(bits, signed):
+    torch.manual_seed(bits)
+    x = torch.randn(20_000).abs() ** 1.5
+    hist, upper, _ = Q.update_histogram(torch.zeros(Q.HIST_BINS, dtype=torch.float64), 0.0, x)
+    clip = Q.act_clip_from_histogram(hist, upper, bits, signed, "mse")
+    width = upper / Q.HIST_BINS
+    centers = (torch.arange(Q.HIST_BINS, dtype=torch.float64) + 0.5) * width
+    levels = 2 ** (bits - 1) - 1 if signed else 2**bits - 1
+
+    def expected_error(c):
+        inside = centers <= c
+        return float((hist * torch.where(inside, (c / levels) ** 2 / 12, (centers - c) ** 2)).sum())
+
+    edges = [(k + 1) * width for k in range(int(torch.nonzero(hist).max()) + 1)]
+    assert expected_error(clip) <= min(expected_error(c) for c in edges) * (1 + 1e-9)

@@ -108,10 +108,10 @@ class QuantMixin:
 
     def quant_input(self, x: Tensor) -> Tensor:
         if self.observing:
-            hist, upper = Q.update_histogram(self.act_hist, float(self.act_upper), x)
+            hist, upper, negative = Q.update_histogram(self.act_hist, float(self.act_upper), x)
             self.act_hist.copy_(hist)
             self.act_upper.fill_(upper)
-            if bool((x < 0).any()):
+            if negative:
                 self.act_signed.fill_(True)
             self.act_calibrated.fill_(True)
             self._act_clips = {}

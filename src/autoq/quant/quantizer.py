@@ -127,22 +127,28 @@ def fake_quant_act(x: Tensor, bits: int, clip: float, signed: bool) -> Tensor:
 # activation clip from a histogram of |x| ----------------------------------------------------------
 
 
-def update_histogram(hist: Tensor, upper: float, x: Tensor) -> tuple[Tensor, float]:
+def update_histogram(hist: Tensor, upper: float, x: Tensor) -> tuple[Tensor, float, bool]:
     """Add the non-zero ``|x|`` to a histogram over ``[0, upper]``; the range doubles (merging bin pairs) when exceeded.
 
     Exact zeros (most of a ReLU's output) are left out: every clip quantizes them without error.
+    Returns the histogram, its range and whether ``x`` held a negative value.
     """
-    a = x.detach().abs().flatten().float()
-    a = a[a > 0]
-    top = float(a.max()) if a.numel() else 0.0
+    x = x.detach()
+    if x.numel() == 0:
+        return hist, upper, False
+    lo, hi = torch.aminmax(x)
+    lo, hi = float(lo), float(hi)
+    top = max(-lo, hi)
     if upper <= 0:
         upper = top if top > 0 else 1.0
     while top > upper:
         hist = hist.view(-1, 2).sum(dim=1)
         hist = torch.cat([hist, torch.zeros_like(hist)])
         upper *= 2
-    hist = hist + torch.histc(a, bins=hist.numel(), min=0.0, max=upper).to(hist.device, hist.dtype)
-    return hist, upper
+    a = x.abs().flatten().float()
+    counts = torch.histc(a, bins=hist.numel(), min=0.0, max=upper).to(hist.device, hist.dtype)
+    counts[0] -= float((a == 0).sum())
+    return hist + counts, upper, lo < 0
 
 
 def act_clip_from_histogram(hist: Tensor, upper: float, bits: int, signed: bool, method: str = "mse") -> float:
@@ -171,9 +177,18 @@ def act_clip_from_histogram(hist: Tensor, upper: float, bits: int, signed: bool,
     if signed and bits == 1:  # binary ±c: the squared error is smallest at c = mean |x|
         return float((hist * centers).sum() / total)
     levels = 2 ** (bits - 1) - 1 if signed else 2**bits - 1
-    cands = torch.linspace(top / 200, top, 200, dtype=torch.float64)
-    step = cands / levels
-    inside = centers[None, :] <= cands[:, None]
-    err = torch.where(inside, step[:, None] ** 2 / 12, (centers[None, :] - cands[:, None]) ** 2)
-    err = (err * hist[None, :]).sum(dim=1)
-    return float(cands[err.argmin()])
+    # candidate clips at the bin edges; prefix sums give every candidate's error in one pass
+    last = int(nonzero[-1])
+    n, x = hist[: last + 1], centers[: last + 1]
+    clips = (torch.arange(last + 1, dtype=torch.float64) + 1) * width
+    inside = n.cumsum(0)
+    n_out, s1_out, s2_out = (_suffix(v) for v in (n, n * x, n * x * x))
+    err = inside * (clips / levels) ** 2 / 12 + s2_out - 2 * clips * s1_out + clips**2 * n_out
+    return float(clips[err.argmin()])
+
+
+def _suffix(v: Tensor) -> Tensor:
+    """``out[k] = v[k+1:].sum()``."""
+    total = v.sum()
+    return total - v.cumsum(0)
+

@@ -17,6 +17,7 @@ from autoq.search.config import SearchConfig, build
 from autoq.search.environment import Outcome, QuantEnv, extrinsic_reward
 from autoq.search.rollout import SearchSpace, rollout
 from autoq.utils.io import atomic_write_json
+from autoq.utils.threads import one_thread
 
 log = logging.getLogger("autoq.search")
 
@@ -156,15 +157,19 @@ def search(config: SearchConfig | None = None, *, resume: bool = False, progress
     bar = tqdm(total=cfg.episodes, initial=start, desc="search", unit="ep", disable=not (progress and ctx.is_main), dynamic_ncols=True)
     for episode in range(start, cfg.episodes):
         t_start = time.perf_counter()
-        decision = rollout(agent, space, budget.tracker if budget else None, budget.layer_cost if budget else None) if ctx.is_main else None
+        decision = None
+        if ctx.is_main:
+            with one_thread():
+                decision = rollout(agent, space, budget.tracker if budget else None, budget.layer_cost if budget else None)
         policy = broadcast(decision.policy if ctx.is_main else None, ctx)
         out = env.score(policy, episode)
         if not ctx.is_main:
             continue
         out.reward = extrinsic_reward(out, ref8, psi)
         t0 = time.perf_counter()
-        info = agent.end_episode(out.reward, [policy.weight_bits[layers[i].name] for i in space.searchable],
-                                 [policy.act_bits[layers[i].name] for i in space.searchable])
+        with one_thread():
+            info = agent.end_episode(out.reward, [policy.weight_bits[layers[i].name] for i in space.searchable],
+                                     [policy.act_bits[layers[i].name] for i in space.searchable])
         agent_s = decision.agent_s + time.perf_counter() - t0
         within = budget.met(out) if budget else True
         row = {"episode": episode, **out.metrics(), "within_budget": within, "lowered": decision.lowered,
