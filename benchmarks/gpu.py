@@ -39,6 +39,7 @@ def measure(device: str, args) -> dict:
         "first_s": rows[0]["episode_s"], "episode_s": statistics.fmean(r["episode_s"] for r in rows[1:]),
         "eval_s": statistics.fmean(r["eval_s"] for r in rows[1:]), "agent_s": statistics.fmean(r["agent_s"] for r in rows[1:]),
         "epoch_s": result.finetune.history[0]["seconds"], "train_images": 1536 - args.reward_size - 64, "total_s": total,
+        "accuracies": [r["accuracy"] for r in rows], "finetuned_top1": result.finetune.top1,
     }
 
 
@@ -61,8 +62,11 @@ def main() -> None:
         lines.append(f"| {r['device']} ({r['name']}) | {r['first_s']:.2f} | {r['episode_s']:.2f} | {r['eval_s']:.2f} | "
                      f"{r['agent_s']:.2f} | {r['epoch_s']:.2f} |")
     if len(results) == 2:
-        lines += ["", f"{results[1]['device']} / {results[0]['device']} time: episode {results[1]['episode_s'] / results[0]['episode_s']:.1f}x, "
-                  f"finetune epoch {results[1]['epoch_s'] / results[0]['epoch_s']:.1f}x"]
+        a, b = results
+        lines += ["", f"{b['device']} / {a['device']} time: episode {b['episode_s'] / a['episode_s']:.1f}x, "
+                  f"finetune epoch {b['epoch_s'] / a['epoch_s']:.1f}x. Reward-split accuracies of every episode equal on both: "
+                  f"{a['accuracies'] == b['accuracies']} ({a['accuracies']} / {b['accuracies']}); finetuned test top-1 "
+                  f"{100 * a['finetuned_top1']:.2f} % / {100 * b['finetuned_top1']:.2f} % (bfloat16 autocast off)."]
     body = "\n".join(lines)
     print(body)
     record("gpu", "GPU against CPU: ResNet-18 episode and finetuning epoch (benchmarks/gpu.py)", body, results=args.results)
