@@ -43,6 +43,32 @@ def measure(device: str, args) -> dict:
     }
 
 
+def agreement(devices: list[str], model: str = "resnet18", dataset: str = "synthetic", images: int = 256) -> str:
+    """The same fake-quantized model (random kernel-wise policy) on each device: do the predictions agree?"""
+    import numpy as np
+
+    from autoq.data import iterate_batches
+    from autoq.engine.device import resolve_device
+    from autoq.engine.setup import attach_data, build_model
+    from autoq.quant import Policy, apply_policy, calibrate
+
+    work = attach_data(build_model(model), dataset, calib_size=64, reward_size=images)
+    rng = np.random.default_rng(0)
+    policy = Policy({l.name: rng.integers(2, 9, l.c_out) for l in work.layers}, {l.name: int(rng.integers(4, 9)) for l in work.layers})
+    outputs = {}
+    for name in devices:
+        device = resolve_device(name)
+        q = apply_policy(work.model, policy).to(device)
+        calibrate(q, iterate_batches(work.splits.calib, 64), device)
+        with torch.no_grad():
+            outputs[name] = torch.cat([q(x.to(device)).cpu() for x, _ in iterate_batches(work.splits.reward, 64)])
+    a, b = (outputs[d] for d in devices[:2])
+    same = float((a.argmax(1) == b.argmax(1)).float().mean())
+    rel = float((a - b).abs().max() / a.abs().max())
+    return (f"{model} on {dataset}, a kernel-wise policy (weights 2..8 bits per kernel, activations 4..8 per layer), {images} images: "
+            f"top-1 predictions equal on {100 * same:.1f} % of images, largest logit difference {rel:.1e} of the largest logit.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", nargs="+", default=["cuda", "cpu"])
@@ -67,6 +93,9 @@ def main() -> None:
                   f"finetune epoch {b['epoch_s'] / a['epoch_s']:.1f}x. Reward-split accuracies of every episode equal on both: "
                   f"{a['accuracies'] == b['accuracies']} ({a['accuracies']} / {b['accuracies']}); finetuned test top-1 "
                   f"{100 * a['finetuned_top1']:.2f} % / {100 * b['finetuned_top1']:.2f} % (bfloat16 autocast off)."]
+    if len(args.devices) >= 2:
+        lines += ["", "- " + agreement(args.devices) + " (random weights: near-equal logits make ties)",
+                  "- " + agreement(args.devices, "digits-cnn", "digits", 500) + " (the trained embedded default)"]
     body = "\n".join(lines)
     print(body)
     record("gpu", "GPU against CPU: ResNet-18 episode and finetuning epoch (benchmarks/gpu.py)", body, results=args.results)
