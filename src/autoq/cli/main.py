@@ -22,13 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"autoq.cli.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"autoq.cli.{name}":
-                continue  # subcommand not part of this build
-            raise
-        module.register(sub)
+        importlib.import_module(f"autoq.cli.{name}").register(sub)
     return parser
 
 
