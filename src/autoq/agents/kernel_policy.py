@@ -1,0 +1,96 @@
+"""The per-kernel acting loop shared by the low-level controller and the flat kernel-wise agent.
+
+A ResNet-50 episode has about 26,000 kernel decisions, each depending on the previous ones (the
+observation holds the previous kernel's QBN, the running mean and the mean still needed to meet
+the goal), so they cannot be batched. The loop therefore runs the actor in NumPy on one sample at
+a time, with the first layer's product for the static part of every observation computed in one
+matrix product per layer.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import observations as obs_mod
+from .ddpg import ActorWeights, truncated_normal
+
+
+def run_kernel_policy(
+    w: ActorWeights,
+    x: np.ndarray,
+    u: np.ndarray,
+    sigma: float,
+    lo: int,
+    map_hi: int,
+    w_max: int,
+    bits_sum_max: int | None,
+    norm_hi: int,
+    goal: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Choose the QBN of each kernel of one layer, in order.
+
+    ``x``: [n, KERNEL_OBS] observations with the static and goal columns filled; the loop fills the
+    dynamic ones (previous QBN, running mean, needed mean if ``goal`` is given) in place, so ``x``
+    ends up holding what the actor saw. ``u``: n uniform draws for the truncated-normal noise of
+    scale ``sigma``. Actions map to bits over [lo, map_hi]; bits are then clipped to ``w_max`` and
+    to the layer's bit-sum limit, and the action of a clipped kernel is replaced by the centre of
+    the bin it was clipped to (the action applied). ``norm_hi``: top of the range used to normalise
+    bits in observations. Returns (actions float32 [n], bits int64 [n]).
+    """
+    n = len(x)
+    pre = x @ w.w1 + w.b1  # dynamic columns are zero here; their part is added per kernel
+    wp, wm, wn = w.w1[obs_mod.COL_PREV], w.w1[obs_mod.COL_MEAN], w.w1[obs_mod.COL_NEED]
+    w2, b2, w3, b3 = w.w2, w.b2, w.w3[0], float(w.b3[0])
+    if w.prior is None:
+        p_col, p_alpha, p_beta = -1, 0.0, 0.0
+    else:
+        p_col, p_alpha, p_beta = w.prior
+        if p_col not in (obs_mod.COL_NEED, obs_mod.COL_GOAL):
+            raise ValueError("the actor's prior must read the goal or the needed-mean column")
+    fixed_prior = float(np.asarray(w.prior_logit(x[:1])).reshape(-1)[0]) if p_col == obs_mod.COL_GOAL else 0.0
+    levels = map_hi - lo + 1
+    scale = 1.0 / max(norm_hi - lo, 1)
+    actions = np.empty(n, np.float32)
+    bits = np.empty(n, np.int64)
+    cols = np.zeros((n, 3), np.float32)  # prev, running mean, needed mean
+    used = 0
+    prev = mean = 0.0
+    h2 = np.empty_like(b2)
+    for j in range(n):
+        need = 0.0
+        if goal is not None:
+            need = min(max((goal * n - used) / (n - j), lo), norm_hi)
+            need = (need - lo) * scale
+        h = pre[j] + prev * wp
+        h += mean * wm
+        if need:
+            h += need * wn
+        np.maximum(h, 0.0, out=h)
+        np.dot(w2, h, out=h2)
+        h2 += b2
+        np.maximum(h2, 0.0, out=h2)
+        z = float(np.dot(w3, h2)) + b3
+        if p_col == obs_mod.COL_NEED:
+            p = min(max(p_alpha * need + p_beta, 1e-3), 1.0 - 1e-3)
+            z += math.log(p / (1.0 - p))
+        else:
+            z += fixed_prior
+        mu = 1.0 / (1.0 + math.exp(-z)) if z > -60.0 else 0.0
+        a = truncated_normal(mu, sigma, float(u[j]))
+        b = min(max(int(math.floor(lo + a * levels)), lo), map_hi)
+        cap = w_max if bits_sum_max is None else min(w_max, bits_sum_max - used - (n - j - 1) * lo)
+        if b > cap:
+            b = cap
+            a = (cap - lo + 0.5) / levels
+        actions[j] = a
+        bits[j] = b
+        cols[j] = (prev, mean, need)
+        used += b
+        prev = (b - lo) * scale
+        mean = (used / (j + 1) - lo) * scale
+    x[:, obs_mod.COL_PREV] = cols[:, 0]
+    x[:, obs_mod.COL_MEAN] = cols[:, 1]
+    x[:, obs_mod.COL_NEED] = cols[:, 2]
+    return actions, bits
