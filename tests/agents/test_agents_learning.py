@@ -60,8 +60,17 @@ def test_agents_learn(results):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="target not reached yet: the hierarchical agent ends near 0.7 of the optimum (see docs/agents.md)")
-def test_hierarchical_agent_is_near_optimal_and_beats_flat_ddpg(results):
-    """The issue's target: within 5 % of the optimal reward, and better than flat kernel-wise DDPG."""
-    autoq, flat = _mean(results["autoq"], "greedy"), _mean(results["ddpg-kernel"], "greedy")
-    assert autoq >= 0.95 and autoq > flat
+def test_hierarchical_agent_beats_flat_kernel_wise_ddpg(results):
+    """One DDPG deciding every kernel learns less than the goal-conditioned hierarchy."""
+    assert _mean(results["autoq"], "greedy") > _mean(results["ddpg-kernel"], "greedy") + 0.1
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="not reached: the hierarchical agent ends near 0.7 of the optimum, below the layer-wise optimum "
+    "(see docs/agents.md, 'Learning on the synthetic task'); remove this mark when it passes",
+)
+def test_hierarchical_agent_is_near_optimal(results):
+    """The target: within 5 % of the optimal reward."""
+    assert _mean(results["autoq"], "greedy") >= 0.95
