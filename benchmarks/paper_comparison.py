@@ -75,7 +75,8 @@ def read_cell(run: Path) -> dict:
     summary = json.loads((run / "summary.json").read_text())
     rows = read_rows(run / "episodes.csv")
     ft = json.loads((run / "finetune.json").read_text()) if (run / "finetune.json").exists() else None
-    return {"summary": summary, "rows": rows, "finetune": ft, "wall_s": sum(r["episode_s"] for r in rows)}
+    seed = int(run.name.rsplit("-s", 1)[1])
+    return {"summary": summary, "rows": rows, "finetune": ft, "wall_s": sum(r["episode_s"] for r in rows), "seed": seed}
 
 
 def sorting_effect(run: Path, hw: str) -> tuple[float, float] | None:
@@ -118,8 +119,11 @@ def report(args, cells: dict) -> str:
             lines += ["| agent | test top-1 % | vs float (paired) | latency ms | energy mJ | area (util.) | avg w bits | avg a bits | reward-split top-1 % | search min |",
                       "|---|---|---|---|---|---|---|---|---|---|"]
             for agent in args.agents:
-                runs = [cells.get((model, hw, mode, agent, s)) for s in args.seeds]
-                runs = [r for r in runs if r and r["summary"]["best"]]
+                runs = [r for s in args.seeds if (r := cells.get((model, hw, mode, agent, s)))]
+                if not runs:
+                    lines.append(f"| {LABELS[agent]} | not run |  |  |  |  |  |  |  |  |")
+                    continue
+                runs = [r for r in runs if r["summary"]["best"]]
                 if not runs:
                     lines.append(f"| {LABELS[agent]} | no policy met the budget |  |  |  |  |  |  |  |  |")
                     continue
@@ -130,6 +134,7 @@ def report(args, cells: dict) -> str:
                     f"{1e3 * mean([b['latency_s'] for b in best]):.3f} | {1e3 * mean([b['energy_j'] for b in best]):.3f} | "
                     f"{mean([b['area'] for b in best]):.3f} | {mean([b['avg_w_bits'] for b in best]):.2f} | {mean([b['avg_a_bits'] for b in best]):.2f} | "
                     f"{100 * mean([b['accuracy'] for b in best]):.2f} | {mean([r['wall_s'] for r in runs]) / 60:.1f} |"
+                    + ("" if len(runs) == len(args.seeds) else f" (seeds: {', '.join(str(r['seed']) for r in runs)})")
                 )
             lines.append("")
         # the paper's headline: latency / energy of AutoQ against HAQ at equal accuracy
@@ -175,6 +180,8 @@ def plot_curves(args, cells: dict) -> list[Path]:
 
     paths = []
     for model, hw, mode in itertools.product(args.models, args.hardware, args.modes):
+        if not any(k[:3] == (model, hw, mode) for k in cells):
+            continue
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
         for agent in args.agents:
             curves = [cells[(model, hw, mode, agent, s)]["rows"] for s in args.seeds if (model, hw, mode, agent, s) in cells]
@@ -220,6 +227,7 @@ def main() -> None:
     p.add_argument("--plots", type=Path, default=None, help="folder for the PNGs (default: beside --results)")
     p.add_argument("--smoke", action="store_true", help="a tiny budget, for CI")
     p.add_argument("--verbose", action="store_true")
+    p.add_argument("--report-only", action="store_true", help="run nothing: report the finished cells among those selected")
     args = p.parse_args()
     if args.smoke:
         args.models, args.hardware, args.seeds, args.agents = ["resnet20"], ["temporal"], [0], ["haq", "autoq"]
@@ -230,9 +238,11 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     keys = list(itertools.product(args.models, args.hardware, args.modes, args.agents, args.seeds))
+    if args.report_only:
+        keys = [k for k in keys if (cell_dir(args.out, *k) / "summary.json").exists()]
     t0 = time.time()
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {k: pool.submit(run_cell, args, *k) for k in keys}
+        futures = {} if args.report_only else {k: pool.submit(run_cell, args, *k) for k in keys}
         for k, f in futures.items():
             f.result()
             print(f"done: {'/'.join(map(str, k))} ({(time.time() - t0) / 60:.1f} min)", flush=True)
@@ -240,8 +250,10 @@ def main() -> None:
     body = report(args, cells)
     plots = plot_curves(args, cells)
     wall = sum(c["wall_s"] for c in cells.values()) / 3600
+    done = sorted({"/".join(map(str, k[:4])) + " seeds " + ",".join(str(s) for s in args.seeds if (*k[:4], s) in cells) for k in cells})
     header = (
-        f"ResNet on cifar10-subset: reward split {args.reward_size} training images, test split 1000 test images; "
+        (f"Finished cells reported ({len(cells)}): " + "; ".join(done) + ".\n\n" if args.report_only else "")
+        + f"ResNet on cifar10-subset: reward split {args.reward_size} training images, test split 1000 test images; "
         f"{args.episodes} episodes per search ({args.warmup} at constant noise), seeds {args.seeds}, "
         f"best policy finetuned {args.finetune_epochs} epochs (SGD lr 1e-3, momentum 0.9) on the remaining training images. "
         f"Figures are means over seeds. Search time summed over all cells: {wall:.2f} h "

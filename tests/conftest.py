@@ -1,4 +1,5 @@
-"""Shared fixtures: the read-only ``../shared`` folder with real data and weights."""
+"""Shared fixtures: the read-only ``../shared`` folder with real data and weights; one torch thread
+for the folders whose tensors are small."""
 
 from __future__ import annotations
 
@@ -8,6 +9,19 @@ from pathlib import Path
 import pytest
 
 from autoq.data.paths import shared_dir
+from autoq.utils.threads import one_thread
+
+# small tensors gain nothing from threads, and on shared cores the pool's waits cost more than the work
+ONE_THREAD_FOLDERS = {"agents", "export", "models"}
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread(request):
+    if request.path.parent.name in ONE_THREAD_FOLDERS:
+        with one_thread():
+            yield
+    else:
+        yield
 
 
 def require_shared(relative: str) -> Path:
