@@ -9,7 +9,7 @@ network-wise configurations are reported too: an agent must beat the layer-wise 
 uses kernel-wise precision at all. Writes the learning curves to ``benchmarks/agents_synthetic.png``
 and the table to RESULTS.md (section ``agents_synthetic``).
 
-    python benchmarks/agents_synthetic.py [--episodes 400] [--seeds 3] [--jobs 2]
+    python benchmarks/agents_synthetic.py [--episodes 400] [--seeds 3] [--jobs 2] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -95,15 +95,28 @@ def main() -> None:
     parser.add_argument("--config", default="{}", help="AgentConfig overrides as JSON, for every agent")
     parser.add_argument("--task", default=json.dumps(TASK), help="SyntheticTask.make arguments as JSON")
     parser.add_argument("--no-record", action="store_true", help="print only; do not write RESULTS.md or the PNG")
+    parser.add_argument("--cache", type=Path, default=None, help="folder keeping each finished (agent, seed) run, so a rerun resumes")
     args = parser.parse_args()
     from autoq.agents import AgentConfig
 
     config, task_kw = json.loads(args.config), json.loads(args.task)
     names = args.agents.split(",")
     jobs = [(n, s) for n in names for s in range(args.seeds)]
+    key = json.dumps([args.episodes, config, task_kw], sort_keys=True)
+    cached = {}
+    if args.cache:
+        args.cache.mkdir(parents=True, exist_ok=True)
+        for n, s in jobs:
+            f = args.cache / f"{n}-s{s}.json"
+            if f.exists() and (r := json.loads(f.read_text()))["key"] == key:
+                cached[(n, s)] = r
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(run_one, n, s, args.episodes, config, task_kw) for n, s in jobs]
-        results = [f.result() for f in futures]
+        futures = {j: pool.submit(run_one, *j, args.episodes, config, task_kw) for j in jobs if j not in cached}
+        for (n, s), f in futures.items():
+            cached[(n, s)] = {**f.result(), "key": key}
+            if args.cache:
+                (args.cache / f"{n}-s{s}.json").write_text(json.dumps(cached[(n, s)]))
+    results = [cached[j] for j in jobs]
 
     rows, curves = [], {}
     layer = float(np.mean([r["layer"] / r["optimum"] for r in results]))
