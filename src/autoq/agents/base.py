@@ -437,6 +437,44 @@ class Agent:
             prior=prior,
         )
 
+    def _capped_act_bits(self, a: float, act_max: int) -> tuple[int, float]:
+        """Activation QBN of action ``a`` lowered to ``act_max``, and the action that QBN stands for."""
+        bits = action_to_bits(a, self.a_lo, self.a_hi)
+        if bits > act_max:
+            return act_max, bits_to_action(act_max, self.a_lo, self.a_hi)
+        return bits, a
+
+    def _applied_act_actions(self, actions: np.ndarray, a_bits: np.ndarray) -> np.ndarray:
+        """The layers' activation actions as applied: the bin centre where the search changed the QBN."""
+        out = np.array(actions)
+        for i in np.flatnonzero(np.asarray(a_bits) != np.asarray(self._act_bits)):
+            out[i] = bits_to_action(int(a_bits[i]), self.a_lo, self.a_hi)
+        return out
+
+    def _applied_kernel_actions(self, chosen: list[np.ndarray], w_bits: list[np.ndarray]) -> np.ndarray:
+        """Every layer's kernel actions as applied, concatenated: the bin centre where the bits changed."""
+        out = []
+        for i, act in enumerate(chosen):
+            act = act.copy()
+            changed = w_bits[i] != self._w_bits[i]
+            if changed.any():
+                act[changed] = (w_bits[i][changed] - self.w_lo + 0.5) / (self.w_map_hi - self.w_lo + 1)
+            out.append(np.clip(act, 0.0, 1.0))
+        return np.concatenate(out)
+
+    def _kernel_sample(self, total: int) -> np.ndarray:
+        """Sorted indices of the kernel transitions to store: a uniform subsample of ``kernel_samples_per_episode``."""
+        k = self.config.kernel_samples_per_episode
+        return np.sort(self.rng.choice(total, size=k, replace=False)) if total > k else np.arange(total)
+
+    def _store_layer_steps(self, ddpg: DDPG, actions: np.ndarray, reward: float) -> None:
+        """HAQ's layer transitions: each step bootstraps from the next layer's, the last is terminal."""
+        n, obs = self.spec.n_layers, self._layer_obs
+        next_obs = np.concatenate([obs[1:], np.zeros_like(obs[:1])])
+        dones = np.zeros(n, np.float32)
+        dones[-1] = 1.0
+        ddpg.buffer.add(obs, actions, np.zeros(n), np.full(n, reward), next_obs, dones)
+
     def _layer_updates(self) -> int:
         n = self.config.layer_updates_per_episode
         return self.spec.n_layers if n is None else n

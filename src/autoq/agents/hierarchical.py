@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from . import observations as obs_mod
-from .base import AGENTS, Agent, AgentConfig, NetworkSpec, action_to_bits, bits_to_action
+from .base import AGENTS, Agent, AgentConfig, NetworkSpec
 from .ddpg import Prior, truncated_normal
 from .kernel_policy import run_kernel_policy
 
@@ -68,9 +68,7 @@ class HierarchicalAgent(Agent):
         u = self.rng.random(2)
         a_act = truncated_normal(float(mu[0]), sigma, float(u[0]))
         a_goal = truncated_normal(float(mu[1]), sigma, float(u[1]))
-        a_bits = action_to_bits(a_act, self.a_lo, self.a_hi)
-        if a_bits > act_max:
-            a_bits, a_act = act_max, bits_to_action(act_max, self.a_lo, self.a_hi)
+        a_bits, a_act = self._capped_act_bits(a_act, act_max)
         goal = self.w_lo + a_goal * (self.goal_hi - self.w_lo)
         if goal > goal_max:
             goal, a_goal = goal_max, float(self._goal_to_action(goal_max))
@@ -94,32 +92,18 @@ class HierarchicalAgent(Agent):
         goals = np.array(self._goals, np.float64)
         # high level: the actions as applied (the search may have lowered bits after the agent chose them)
         actions = self._high_actions.copy()
-        for i in range(n):
-            if a_bits[i] != self._act_bits[i]:
-                actions[i, 0] = bits_to_action(int(a_bits[i]), self.a_lo, self.a_hi)
+        actions[:, 0] = self._applied_act_actions(actions[:, 0], a_bits)
         if self.config.relabel:
             actions[:, 1] = self._goal_to_action(achieved)
-        obs = self._layer_obs
-        next_obs = np.concatenate([obs[1:], np.zeros_like(obs[:1])])
-        dones = np.zeros(n, np.float32)
-        dones[-1] = 1.0
-        self.high.buffer.add(obs, actions, np.zeros(n), np.full(n, reward), next_obs, dones)
+        self._store_layer_steps(self.high, actions, reward)
 
         # low level: shaped reward per layer, one-step transitions, a uniform subsample of the kernels
         goal_error = np.abs(goals - achieved) / max(self.w_hi - self.w_lo, 1)
         goal_reward = (1.0 - self.config.zeta) * -goal_error  # the zeta * R_ext part is added when sampled
-        low_actions = []
-        for i in range(n):
-            act = self._low_actions[i].copy()
-            changed = w_bits[i] != self._w_bits[i]
-            if changed.any():
-                act[changed] = (w_bits[i][changed] - self.w_lo + 0.5) / (self.w_map_hi - self.w_lo + 1)
-            low_actions.append(np.clip(act, 0.0, 1.0))
         low_obs = np.concatenate(self._low_obs)
-        low_act = np.concatenate(low_actions)[:, None]
+        low_act = self._applied_kernel_actions(self._low_actions, w_bits)[:, None]
         low_rew = np.repeat(goal_reward, self.spec.c_out)
-        total, k = len(low_obs), self.config.kernel_samples_per_episode
-        idx = np.sort(self.rng.choice(total, size=k, replace=False)) if total > k else np.arange(total)
+        idx = self._kernel_sample(len(low_obs))
         m = len(idx)
         self.low.buffer.add(low_obs[idx], low_act[idx], low_rew[idx], np.full(m, reward), low_obs[idx], np.ones(m, np.float32))
         return {"goal_error": float(goal_error.mean()), "mean_weight_bits": float(np.concatenate(w_bits).mean())}

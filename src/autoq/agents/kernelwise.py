@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import observations as obs_mod
-from .base import AGENTS, Agent, AgentConfig, NetworkSpec, action_to_bits, bits_to_action
+from .base import AGENTS, Agent, AgentConfig, NetworkSpec
 from .ddpg import truncated_normal
 from .kernel_policy import run_kernel_policy
 
@@ -42,9 +42,7 @@ class FlatKernelAgent(Agent):
         x[obs_mod.COL_GOAL] = 1.0  # activation step
         mu = float(self.ddpg.act(x)[0])
         a = truncated_normal(mu, self.noise_scale(), float(self.rng.random()))
-        a_bits = action_to_bits(a, self.a_lo, self.a_hi)
-        if a_bits > act_max:
-            a_bits, a = act_max, bits_to_action(act_max, self.a_lo, self.a_hi)
+        a_bits, a = self._capped_act_bits(a, act_max)
         self._act_obs[i], self._act_actions[i] = x, a
         return a_bits, None
 
@@ -58,21 +56,10 @@ class FlatKernelAgent(Agent):
         return bits
 
     def _finish(self, reward: float, w_bits: list[np.ndarray], a_bits: np.ndarray) -> dict[str, float]:
-        act_actions = self._act_actions.copy()
-        changed = a_bits != np.asarray(self._act_bits)
-        for i in np.flatnonzero(changed):
-            act_actions[i] = bits_to_action(int(a_bits[i]), self.a_lo, self.a_hi)
-        k_actions = []
-        for i in range(self.spec.n_layers):
-            act = self._k_actions[i].copy()
-            diff = w_bits[i] != self._w_bits[i]
-            if diff.any():
-                act[diff] = (w_bits[i][diff] - self.w_lo + 0.5) / (self.w_map_hi - self.w_lo + 1)
-            k_actions.append(np.clip(act, 0.0, 1.0))
+        act_actions = self._applied_act_actions(self._act_actions, a_bits)
         k_obs = np.concatenate(self._k_obs)
-        k_act = np.concatenate(k_actions)
-        total, k = len(k_obs), self.config.kernel_samples_per_episode
-        idx = np.sort(self.rng.choice(total, size=k, replace=False)) if total > k else np.arange(total)
+        k_act = self._applied_kernel_actions(self._k_actions, w_bits)
+        idx = self._kernel_sample(len(k_obs))
         obs = np.concatenate([self._act_obs, k_obs[idx]])
         act = np.concatenate([act_actions, k_act[idx]])[:, None]
         m = len(obs)

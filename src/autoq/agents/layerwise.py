@@ -39,9 +39,7 @@ class LayerwiseAgent(Agent):
         w_cap = max(self.w_lo, int(np.floor(goal_max + 1e-9)))
         if w_bits > w_cap:
             w_bits, a_w = w_cap, bits_to_action(w_cap, self.w_lo, self.w_map_hi)
-        a_bits = action_to_bits(a_a, self.a_lo, self.a_hi)
-        if a_bits > act_max:
-            a_bits, a_a = act_max, bits_to_action(act_max, self.a_lo, self.a_hi)
+        a_bits, a_a = self._capped_act_bits(a_a, act_max)
         self._actions[i] = (a_w, a_a)
         self._layer_w[i] = w_bits
         return a_bits, float(w_bits)
@@ -50,18 +48,12 @@ class LayerwiseAgent(Agent):
         return enforce_limits(np.full(self.spec.c_out[i], self._layer_w[i]), self.w_lo, w_max, bits_sum_max)
 
     def _finish(self, reward: float, w_bits: list[np.ndarray], a_bits: np.ndarray) -> dict[str, float]:
-        n = self.spec.n_layers
         actions = self._actions.copy()
-        for i in range(n):  # store the actions as applied where limits or the search lowered bits
+        for i in range(self.spec.n_layers):  # store the actions as applied where limits or the search lowered bits
             if not np.array_equal(w_bits[i], np.full(len(w_bits[i]), self._layer_w[i])):
                 actions[i, 0] = bits_to_action(float(w_bits[i].mean()), self.w_lo, self.w_map_hi)
-            if a_bits[i] != self._act_bits[i]:
-                actions[i, 1] = bits_to_action(int(a_bits[i]), self.a_lo, self.a_hi)
-        obs = self._layer_obs
-        next_obs = np.concatenate([obs[1:], np.zeros_like(obs[:1])])
-        dones = np.zeros(n, np.float32)
-        dones[-1] = 1.0
-        self.ddpg.buffer.add(obs, actions, np.zeros(n), np.full(n, reward), next_obs, dones)
+        actions[:, 1] = self._applied_act_actions(actions[:, 1], a_bits)
+        self._store_layer_steps(self.ddpg, actions, reward)
         return {"mean_weight_bits": float(np.concatenate(w_bits).mean())}
 
     def learn(self) -> dict[str, float]:
