@@ -128,6 +128,22 @@ def test_activation_levels_and_range(bits, signed):
     assert y.abs().max() <= 2.0 + 1e-6
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    arrays(np.float32, st.integers(1, 300), elements=st.floats(-8.0, 8.0, allow_nan=False, width=32)),
+    st.integers(2, 8),
+    st.floats(1e-3, 6.0, allow_nan=False),
+    st.booleans(),
+)
+def test_activation_fast_path_equals_atens_fake_quantizer(x, bits, clip, signed):
+    """Without gradients the activations take a cheaper path that must agree bit for bit."""
+    x = torch.from_numpy(x)
+    with torch.no_grad():
+        fast = Q.fake_quant_act(x, bits, clip, signed)
+    slow = Q.fake_quant_act(x.clone().requires_grad_(True), bits, clip, signed).detach()
+    assert torch.equal(fast, slow)
+
+
 def test_histogram_doubles_range_and_keeps_counts():
     hist = torch.zeros(Q.HIST_BINS, dtype=torch.float64)
     hist, upper, negative = Q.update_histogram(hist, 0.0, torch.tensor([0.5, 1.0, 0.0]))
