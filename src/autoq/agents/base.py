@@ -178,8 +178,10 @@ def action_to_bits(a: float, lo: int, hi: int) -> int:
     return min(max(int(math.floor(lo + a * (hi - lo + 1))), lo), hi)
 
 
-def bits_to_action(bits: float, lo: int, hi: int) -> float:
-    """Centre of the action bin that maps to ``bits`` (a fractional mean maps proportionally)."""
+def bits_to_action(bits: float | np.ndarray, lo: int, hi: int) -> float | np.ndarray:
+    """Centre of the action bin that maps to ``bits`` (a fractional mean maps proportionally); elementwise on arrays."""
+    if isinstance(bits, np.ndarray):
+        return np.clip((bits - lo + 0.5) / (hi - lo + 1), 0.0, 1.0)
     return min(max((bits - lo + 0.5) / (hi - lo + 1), 0.0), 1.0)
 
 
@@ -446,9 +448,9 @@ class Agent:
 
     def _applied_act_actions(self, actions: np.ndarray, a_bits: np.ndarray) -> np.ndarray:
         """The layers' activation actions as applied: the bin centre where the search changed the QBN."""
-        out = np.array(actions)
-        for i in np.flatnonzero(np.asarray(a_bits) != np.asarray(self._act_bits)):
-            out[i] = bits_to_action(int(a_bits[i]), self.a_lo, self.a_hi)
+        out, a_bits = np.array(actions), np.asarray(a_bits)
+        changed = a_bits != np.asarray(self._act_bits)
+        out[changed] = bits_to_action(a_bits[changed], self.a_lo, self.a_hi)
         return out
 
     def _applied_kernel_actions(self, chosen: list[np.ndarray], w_bits: list[np.ndarray]) -> np.ndarray:
@@ -457,8 +459,7 @@ class Agent:
         for i, act in enumerate(chosen):
             act = act.copy()
             changed = w_bits[i] != self._w_bits[i]
-            if changed.any():
-                act[changed] = (w_bits[i][changed] - self.w_lo + 0.5) / (self.w_map_hi - self.w_lo + 1)
+            act[changed] = bits_to_action(w_bits[i][changed], self.w_lo, self.w_map_hi)
             out.append(np.clip(act, 0.0, 1.0))
         return np.concatenate(out)
 
