@@ -1,5 +1,5 @@
-"""Shared fixtures: the read-only ``../shared`` folder with real data and weights; one torch thread
-for the folders whose tensors are small."""
+"""Shared fixtures: the read-only ``../shared`` folder with real data and weights; tiny searches on
+the embedded default; one torch thread for the folders whose tensors are small."""
 
 from __future__ import annotations
 
@@ -67,3 +67,15 @@ def default_cache(tmp_path_factory):
         os.environ.pop("AUTOQ_CACHE", None)
     else:
         os.environ["AUTOQ_CACHE"] = old
+
+
+TINY = dict(
+    dataset="digits", calib_size=64, reward_size=200, batch_size=200, episodes=5,
+    agent_options={"warmup_episodes": 2, "hidden": 32, "kernel_updates_per_episode": 8},
+)
+
+
+@pytest.fixture
+def tiny(default_cache, tmp_path):
+    """Settings of a tiny search on the embedded default, in a fresh run folder."""
+    return {**TINY, "out": str(tmp_path / "run")}
