@@ -15,6 +15,7 @@ clips, is reported apart.
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
 import tempfile
@@ -43,11 +44,10 @@ CASES = {
 }
 
 
-def float_pass_seconds(cfg: SearchConfig, repeats: int, fmt: torch.memory_format = torch.contiguous_format) -> float:
-    """Fastest of ``repeats`` float passes over the reward split, model and images in layout ``fmt``."""
-    work = build_workload(cfg)
-    model = work.model.to(memory_format=fmt)
-    batches = [(x.contiguous(memory_format=fmt), y) for x, y in iterate_batches(work.splits.reward, cfg.batch_size)]
+def float_pass_seconds(work, batch_size: int, repeats: int, fmt: torch.memory_format = torch.contiguous_format) -> float:
+    """Fastest of ``repeats`` float passes over the reward split, a copy of the model and the images in layout ``fmt``."""
+    model = copy.deepcopy(work.model).to(memory_format=fmt)
+    batches = [(x.contiguous(memory_format=fmt), y) for x, y in iterate_batches(work.splits.reward, batch_size)]
     evaluate(model, batches[:1])  # warm-up
     times = []
     for _ in range(repeats):
@@ -67,8 +67,10 @@ def run_case(name: str, episodes: int, repeats: int) -> dict:
         spec["weights"] = str(root / spec["weights"])
     with tempfile.TemporaryDirectory() as tmp:
         cfg = SearchConfig(**spec, episodes=episodes, agent="autoq", out=tmp, agent_options={"warmup_episodes": episodes})
-        float_s = float_pass_seconds(cfg, repeats)
-        float_cl_s = float_pass_seconds(cfg, repeats, torch.channels_last)
+        work = build_workload(cfg)
+        float_s = float_pass_seconds(work, cfg.batch_size, repeats)
+        float_cl_s = float_pass_seconds(work, cfg.batch_size, repeats, torch.channels_last)
+        del work
         result = search(cfg, progress=False)
     rows = result.episodes
     later = rows[len(rows) // 2 :]
