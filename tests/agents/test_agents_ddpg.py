@@ -147,3 +147,21 @@ def test_update_is_deterministic_and_state_round_trips():
     assert la == lc
     for p, q, r in zip(a.actor.parameters(), b.actor.parameters(), c.actor.parameters()):
         assert torch.equal(p, q) and torch.equal(p, r)
+
+
+def test_drawn_batches_then_learning_equals_update():
+    """Drawing the minibatches first (to update several learners at once) changes nothing."""
+    def filled() -> DDPG:
+        agent = _ddpg(discount=1.0)
+        rng = np.random.default_rng(0)
+        obs = rng.random((100, 3)).astype(np.float32)
+        agent.buffer.add(obs, rng.random((100, 1)), rng.random(100), rng.random(100), obs, rng.random(100) < 0.5)
+        return agent
+
+    a, b = filled(), filled()
+    batches = b.draw_batches(6)
+    assert batches.shape == (6, 32) and batches.min() >= 0 and batches.max() < 100
+    assert a.update(6, 0.5, 2.0) == b.learn_from(batches, 0.5, 2.0)
+    for p, q in zip(a.critic.parameters(), b.critic.parameters()):
+        assert torch.equal(p, q)
+    assert _ddpg().draw_batches(6).shape == (0, 32)  # empty buffer: nothing to learn from

@@ -156,6 +156,21 @@ def test_same_seed_same_actions(name: str, task: SyntheticTask):
         assert a != c
 
 
+@pytest.mark.parametrize("name", ["autoq", "hiro"])
+def test_controllers_learning_side_by_side_equals_one_after_the_other(name: str, task: SyntheticTask, monkeypatch):
+    from autoq.utils import threads
+
+    monkeypatch.setattr(threads, "_spare", 0)
+    ordered = create_agent(name, task.spec, SMALL, seed=3)
+    expected = _trace(ordered, task, 6)
+    monkeypatch.setattr(threads, "_spare", 1)
+    beside = create_agent(name, task.spec, SMALL, seed=3)
+    assert _trace(beside, task, 6) == expected
+    for net in ("high", "low"):
+        for p, q in zip(getattr(ordered, net).critic.parameters(), getattr(beside, net).critic.parameters()):
+            assert torch.equal(p, q)
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_save_load_continue_equals_uninterrupted(name: str, task: SyntheticTask):
     full = create_agent(name, task.spec, SMALL, seed=5)

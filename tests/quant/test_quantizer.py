@@ -152,6 +152,22 @@ def test_histogram_doubles_range_and_keeps_counts():
     assert negative and upper >= 3.5 and hist.sum() == 3  # the exact zero is not counted
 
 
+@pytest.mark.parametrize("signed", [False, True])
+def test_histogram_ignores_layout_and_dtype(signed):
+    """Channels-last maps (the search's layout), other strides and half precision count as contiguous float32 does."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 6, 5, 5) * 3
+    x = x if signed else x.relu()
+    empty = torch.zeros(Q.HIST_BINS, dtype=torch.float64)
+    ref, upper, negative = Q.update_histogram(empty, 0.0, x)
+    assert negative == signed and int(ref.sum()) == int((x != 0).sum())
+    for other in (x.contiguous(memory_format=torch.channels_last), x.transpose(0, 1)):
+        hist, up, neg = Q.update_histogram(empty, 0.0, other)
+        assert torch.equal(hist, ref) and (up, neg) == (upper, negative)
+    half = x.half()
+    assert torch.equal(Q.update_histogram(empty, upper, half)[0], Q.update_histogram(empty, upper, half.float())[0])
+
+
 @pytest.mark.parametrize("method", ["mse", "percentile", "max"])
 def test_activation_clip_methods(method):
     torch.manual_seed(0)

@@ -25,7 +25,13 @@ def strip(rows):
 
 
 def test_tiny_search_writes_a_valid_run_folder(tiny):
-    result = search(progress=False, **tiny)
+    seen = []
+
+    def on_episode(row):  # called once the episode's checkpoint is on disk
+        seen.append((row, torch.load(Path(tiny["out"]) / rf.CHECKPOINT, weights_only=True)["episode"]))
+
+    result = search(progress=False, on_episode=on_episode, **tiny)
+    assert [r for r, _ in seen] == result.episodes and [e for _, e in seen] == [1, 2, 3, 4, 5]
     run = result.run_dir
     for name in (rf.CONFIG, rf.EPISODES, rf.BEST_POLICY, rf.CHECKPOINT, rf.REFERENCES, rf.SUMMARY):
         assert (run / name).exists(), name

@@ -93,12 +93,21 @@ class ReplayBuffer:
         """Transitions that can be sampled."""
         return self.size if self.max_adds is None else min(self.size, sum(self.recent))
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> ReplaySamples:
-        """Uniform minibatch (with replacement, as HAQ does) drawn with ``rng`` from the sampleable transitions."""
+    def draw(self, n_batches: int, batch_size: int, rng: np.random.Generator) -> np.ndarray:
+        """Positions ``[n_batches, batch_size]`` of uniform minibatches (with replacement, as HAQ does)
+        drawn with ``rng`` from the sampleable transitions, one batch after the other."""
         n = len(self)
-        idx = rng.integers(0, n, size=batch_size)
+        idx = np.stack([rng.integers(0, n, size=batch_size) for _ in range(n_batches)]) if n_batches else np.zeros((0, batch_size), np.int64)
         if n < self.capacity or self.max_adds is not None:
             idx = (self.pos - 1 - idx) % self.capacity  # the newest n positions
+        return idx
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> ReplaySamples:
+        """One uniform minibatch (see :meth:`draw`)."""
+        return self.gather(self.draw(1, batch_size, rng)[0])
+
+    def gather(self, idx: np.ndarray) -> ReplaySamples:
+        """The transitions at buffer positions ``idx``."""
         return ReplaySamples(
             torch.from_numpy(self.obs[idx]),
             torch.from_numpy(self.actions[idx]),
@@ -324,18 +333,33 @@ class DDPG:
         return 1.0 / (1.0 + np.exp(-z))
 
     # learning -----------------------------------------------------------------------------------
+    def draw_batches(self, n_updates: int) -> np.ndarray:
+        """Replay positions ``[n, batch_size]`` of ``n_updates`` minibatches, none until the buffer holds one batch.
+
+        Drawing is the only random part of an update: drawn first, in a fixed order, the updates of
+        several learners may then run at once and stay reproducible.
+        """
+        if n_updates <= 0 or len(self.buffer) < self.batch_size:
+            return np.zeros((0, self.batch_size), np.int64)
+        return self.buffer.draw(n_updates, self.batch_size, self.rng)
+
     def update(self, n_updates: int, baseline: float = 0.0, scale: float = 1.0, clip: float = math.inf) -> dict[str, float]:
         """Run up to ``n_updates`` minibatch updates (none until the buffer holds one batch).
 
         ``baseline``, ``scale``, ``clip`` standardise the stored extrinsic rewards (see the class doc).
         Returns the mean critic and actor losses (NaN when nothing was updated).
         """
-        if n_updates <= 0 or len(self.buffer) < self.batch_size:
+        return self.learn_from(self.draw_batches(n_updates), baseline, scale, clip)
+
+    def learn_from(self, batches: np.ndarray, baseline: float = 0.0, scale: float = 1.0, clip: float = math.inf) -> dict[str, float]:
+        """One update per row of replay positions from :meth:`draw_batches` (see :meth:`update`)."""
+        n_updates = len(batches)
+        if n_updates == 0:
             return {"critic_loss": float("nan"), "actor_loss": float("nan")}
         c_sum = a_sum = 0.0
         critic_params = list(self.critic.parameters())
-        for _ in range(n_updates):
-            s = self.buffer.sample(self.batch_size, self.rng)
+        for idx in batches:
+            s = self.buffer.gather(idx)
             r = s.rewards
             if self.ext_weight != 0.0:
                 r = r + self.ext_weight * ((s.ext_rewards - baseline) / scale).clamp(-clip, clip)

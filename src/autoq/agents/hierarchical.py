@@ -26,6 +26,8 @@ import math
 
 import numpy as np
 
+from autoq.utils.threads import side_by_side
+
 from . import observations as obs_mod
 from .base import AGENTS, Agent, AgentConfig, NetworkSpec
 from .ddpg import Prior, truncated_normal
@@ -109,12 +111,17 @@ class HierarchicalAgent(Agent):
         return {"goal_error": float(goal_error.mean()), "mean_weight_bits": float(np.concatenate(w_bits).mean())}
 
     def learn(self) -> dict[str, float]:
-        hi = self.high.update(self._layer_updates(), *self._update_args())
+        # the controllers share nothing but the random generator: draw both minibatch plans here,
+        # then update them side by side
+        hi_batches = self.high.draw_batches(self._layer_updates())
+        lo_batches = self.low.draw_batches(self.config.kernel_updates_per_episode)
+        args = self._update_args()
         # the shaped reward mixes the goal term and the extrinsic reward (minus the baseline) in the
         # reward's own units, as the paper writes it: standardising the extrinsic part would change
         # what zeta means (standardising both was less stable on the synthetic task)
-        baseline, _, _ = self._update_args()
-        lo = self.low.update(self.config.kernel_updates_per_episode, baseline, 1.0, math.inf)
+        hi, lo = side_by_side(
+            lambda: self.high.learn_from(hi_batches, *args), lambda: self.low.learn_from(lo_batches, args[0], 1.0, math.inf)
+        )
         return {
             "high_critic_loss": hi["critic_loss"],
             "high_actor_loss": hi["actor_loss"],

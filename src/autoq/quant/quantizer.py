@@ -153,9 +153,18 @@ def update_histogram(hist: Tensor, upper: float, x: Tensor) -> tuple[Tensor, flo
         upper *= 2
     bins = hist.numel()
     # bin j holds (j·w, (j+1)·w]; exact zeros land in the dropped index 0 (bincount is ~3x faster than histc)
-    index = x.abs().float().mul_(bins / upper).ceil_().clamp_(max=bins).to(torch.int32).flatten()
+    scaled = x.abs().float().mul_(bins / upper) if lo < 0 else torch.mul(x.float(), bins / upper)  # x itself stays as is
+    index = _storage_flat(scaled.ceil_().clamp_(max=bins).to(torch.int32))
     counts = torch.bincount(index, minlength=bins + 1)[1:].to(hist.device, hist.dtype)
     return hist + counts, upper, lo < 0
+
+
+def _storage_flat(t: Tensor) -> Tensor:
+    """The elements of ``t`` as one dimension, in memory order: flattening a channels-last
+    tensor in index order would copy it, and a histogram does not care about the order."""
+    if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last):
+        return t.permute(0, 2, 3, 1).reshape(-1)
+    return t.reshape(-1)
 
 
 def act_clip_from_histogram(hist: Tensor, upper: float, bits: int, signed: bool, method: str = "mse") -> float:

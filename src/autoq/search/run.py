@@ -6,7 +6,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -83,8 +83,19 @@ class Budget:
         return self.value(out) <= self.limit * (1 + 1e-9)
 
 
-def search(config: SearchConfig | None = None, *, resume: bool = False, progress: bool = True, **settings: Any) -> SearchResult:
-    """Run (or resume) a search; settings are :class:`SearchConfig` fields, e.g. ``search(model="resnet20", episodes=100)``."""
+def search(
+    config: SearchConfig | None = None,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    on_episode: Callable[[dict], None] | None = None,
+    **settings: Any,
+) -> SearchResult:
+    """Run (or resume) a search; settings are :class:`SearchConfig` fields, e.g. ``search(model="resnet20", episodes=100)``.
+
+    ``on_episode`` is called with each episode's row once its checkpoint is written (on the main
+    process): a hook for live plots, logging or timing.
+    """
     import torch
     from tqdm import tqdm
 
@@ -184,6 +195,8 @@ def search(config: SearchConfig | None = None, *, resume: bool = False, progress
             policy.save(run_dir / rf.BEST_POLICY)
         rf.write_rows(run_dir / rf.EPISODES, rows)
         rf.save_checkpoint(run_dir / rf.CHECKPOINT, {"episode": episode + 1, "agent": agent.state_dict(), "best": best})
+        if on_episode is not None:
+            on_episode(row)
         bar.update(1)
         if best:
             bar.set_postfix(best_acc=f"{best['accuracy']:.3f}", lat_ms=f"{1e3 * best['latency_s']:.3g}", refresh=False)
