@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "finetune",
         help="finetune a quantized policy (SGD with the straight-through estimator)",
         description="Quantization-aware finetuning of a policy: SGD with a fixed learning rate, the epoch with the best "
-        "reward-split accuracy kept, then top-1 / top-5 on the test split against the float model on the same images. "
+        "reward-split accuracy kept (equal accuracies: the lower reward-split loss), then top-1 / top-5 on the test split against the float model on the same images. "
         "Give --policy FILE with the model and data flags, or --run DIR to finetune a search's best policy with the "
         "search's settings. Writes finetuned.pt, finetune.csv and finetune.json to --out (or the run folder).",
     )

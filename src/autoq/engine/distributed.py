@@ -53,7 +53,7 @@ def all_reduce_accuracy(acc: Accuracy, ctx: DistContext) -> Accuracy:
         return acc
     t = torch.tensor([acc.correct1, acc.correct5, acc.n], dtype=torch.long, device=_comm_device(ctx))
     dist.all_reduce(t)
-    return Accuracy(int(t[0]), int(t[1]), int(t[2]))
+    return Accuracy(int(t[0]), int(t[1]), int(t[2]), all_reduce_sum(acc.loss_sum, ctx))
 
 
 def all_reduce_sum(value: float, ctx: DistContext) -> float:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -16,17 +17,23 @@ class Accuracy:
     correct1: int
     correct5: int
     n: int
+    loss_sum: float = 0.0  # summed cross-entropy: it tells apart equal accuracies (a saturated small split)
 
     @property
     def top1(self) -> float:
         return self.correct1 / self.n if self.n else 0.0
 
     @property
+    def loss(self) -> float:
+        """Mean cross-entropy per image."""
+        return self.loss_sum / self.n if self.n else 0.0
+
+    @property
     def top5(self) -> float:
         return self.correct5 / self.n if self.n else 0.0
 
     def to_dict(self) -> dict:
-        return {"top1": self.top1, "top5": self.top5, "n": self.n}
+        return {"top1": self.top1, "top5": self.top5, "n": self.n, "loss": self.loss}
 
 
 def count_correct(logits: Tensor, y: Tensor) -> tuple[int, int]:
@@ -42,10 +49,13 @@ def evaluate(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], device:
     was_training = model.training
     model.eval()
     c1 = c5 = n = 0
+    loss = 0.0
     with torch.no_grad():
         for x, y in batches:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            a, b = count_correct(model(x), y)
+            logits = model(x)
+            a, b = count_correct(logits, y)
             c1, c5, n = c1 + a, c5 + b, n + y.shape[0]
+            loss += float(F.cross_entropy(logits.float(), y, reduction="sum"))
     model.train(was_training)
-    return Accuracy(c1, c5, n)
+    return Accuracy(c1, c5, n, loss)

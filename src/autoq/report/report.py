@@ -295,9 +295,9 @@ def _document(d: RunData, figs: dict[str, tuple[Any, str]], lat: plots.Unit, en:
             ["best policy after finetuning, reward split", _pct(ft.get("reward_top1_after")), "", ""],
         ])
         if d.finetune_rows:
-            doc.table(["epoch", "train loss", "reward-split top-1 (%)", "seconds"],
-                      [[str(r["epoch"]), _num(r["train_loss"], ".4f"), _pct(r["reward_top1"]), _num(r["seconds"], ".1f")]
-                       for r in d.finetune_rows])
+            doc.table(["epoch", "train loss", "reward-split top-1 (%)", "reward-split loss", "seconds"],
+                      [[str(r["epoch"]), _num(r["train_loss"], ".4f"), _pct(r["reward_top1"]), _num(r.get("reward_loss"), ".4f"),
+                        _num(r["seconds"], ".1f")] for r in d.finetune_rows])
 
     if d.sizes is not None:
         doc.heading("Model size")

@@ -1,6 +1,8 @@
 """Quantization-aware finetuning of a policy (method.md §2): SGD, fixed learning rate, best epoch kept.
 
-The best epoch is chosen by reward-split accuracy; the test split is evaluated once, at the end.
+The best epoch is chosen by reward-split accuracy, equal accuracies by the lower reward-split loss
+(a small reward split saturates: at 100 % every epoch ties); the test split is evaluated once, at
+the end.
 With ``torchrun`` each process trains on its part of every global batch (DistributedDataParallel)
 and the loss is scaled so that the gradient equals the single-process one.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,14 +103,16 @@ def finetune(
         train_model = DistributedDataParallel(qmodel, device_ids=[device] if device.type == "cuda" else None, broadcast_buffers=False)
     opt = torch.optim.SGD(qmodel.parameters(), lr=ft.lr, momentum=ft.momentum, weight_decay=ft.weight_decay)
 
-    before = accuracy(qmodel, work.splits.reward).top1
-    best_acc, best_epoch, best_state, history, start = before, 0, copy.deepcopy(qmodel.state_dict()), [], 1
+    scored = accuracy(qmodel, work.splits.reward)
+    before = scored.top1
+    best_acc, best_loss, best_epoch, best_state, history, start = before, scored.loss, 0, copy.deepcopy(qmodel.state_dict()), [], 1
     ckpt_path = run_dir / rf.FINETUNE_CHECKPOINT
     if resume and ckpt_path.exists():
         state = rf.load_checkpoint(ckpt_path)
         qmodel.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         best_acc, best_epoch, best_state, history = state["best_acc"], state["best_epoch"], state["best_state"], state["history"]
+        best_loss = state.get("best_loss", math.inf)
         start = state["epoch"] + 1
 
     n_train = len(work.splits.train)
@@ -118,14 +123,17 @@ def finetune(
     for epoch in range(start, ft.epochs + 1):
         t0 = time.perf_counter()
         loss_sum, steps = _train_epoch(train_model, qmodel, opt, fetch, ft, run.seed, epoch, ctx)
-        acc = accuracy(qmodel, work.splits.reward).top1
-        if acc > best_acc:
-            best_acc, best_epoch, best_state = acc, epoch, copy.deepcopy(qmodel.state_dict())
-        history.append({"epoch": epoch, "train_loss": loss_sum / max(steps, 1), "reward_top1": acc, "seconds": time.perf_counter() - t0})
+        scored = accuracy(qmodel, work.splits.reward)
+        acc = scored.top1
+        if (acc, -scored.loss) > (best_acc, -best_loss):
+            best_acc, best_loss, best_epoch, best_state = acc, scored.loss, epoch, copy.deepcopy(qmodel.state_dict())
+        history.append({"epoch": epoch, "train_loss": loss_sum / max(steps, 1), "reward_top1": acc, "reward_loss": scored.loss,
+                        "seconds": time.perf_counter() - t0})
         if ctx.is_main:
             rf.write_rows(run_dir / rf.FINETUNE_CSV, history)
             rf.save_checkpoint(ckpt_path, {"epoch": epoch, "model": qmodel.state_dict(), "optimizer": opt.state_dict(),
-                                           "best_acc": best_acc, "best_epoch": best_epoch, "best_state": best_state, "history": history})
+                                           "best_acc": best_acc, "best_loss": best_loss, "best_epoch": best_epoch, "best_state": best_state,
+                                           "history": history})
         bar.update(1)
         bar.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", reward_top1=f"{acc:.3f}", refresh=False)
     bar.close()
