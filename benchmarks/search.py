@@ -35,10 +35,10 @@ from autoq.engine.loops import evaluate  # noqa: E402
 from autoq.engine.setup import build_workload  # noqa: E402
 from autoq.search import SearchConfig, search  # noqa: E402
 
+# ResNet-20 at the search's default split sizes and batch; ResNet-50's 224x224 maps in smaller ones
 CASES = {
     "resnet20": dict(
-        model="resnet20", weights="models/cifar10/resnet20-12fca82f.th", dataset="cifar10-subset",
-        reward_size=1000, calib_size=128, batch_size=250, target=1.5,
+        model="resnet20", weights="models/cifar10/resnet20-12fca82f.th", dataset="cifar10-subset", target=1.5,
     ),
     "resnet50": dict(
         model="resnet50", weights=None, dataset="synthetic", reward_size=512, calib_size=32, batch_size=32, target=1.3,
@@ -101,7 +101,7 @@ def run_case(name: str, episodes: int) -> dict:
     wall_mean = statistics.fmean(wall)
     parts = {key: mean(key) for key in ("eval_s", "agent_s", "cost_s")}
     return {
-        "case": name, "reward_images": spec["reward_size"], "float_s": float_s,
+        "case": name, "images": f"{cfg.reward_size} / {cfg.calib_size} / {cfg.batch_size}", "float_s": float_s,
         "float_range": (min(given.times), max(given.times)), "first_episode_s": rows[0]["episode_s"],
         "episode_s": episode_s, "ratio": episode_s / float_s, "target": target,
         "float_cl_s": float_cl_s, "ratio_cl": episode_s / float_cl_s, **parts,
@@ -124,14 +124,14 @@ def main() -> None:
         "split in each layout. Ratio = median episode over median float pass. The search evaluates channels-last on a "
         "CPU; the ratio is against the model's float pass as given, the last column against the same pass channels-last.",
         "",
-        "| case | reward images | float pass s (median, range) | episode s (first) | episode s | ratio | target | "
+        "| case | reward / calibration images, batch | float pass s (median, range) | episode s (first) | episode s | ratio | target | "
         "evaluation | agent | cost | run folder, other | float pass channels-last s | ratio to it |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lo, hi = r["float_range"]
         lines.append(
-            f"| {r['case']} | {r['reward_images']} | {r['float_s']:.2f} ({lo:.2f}–{hi:.2f}) | {r['first_episode_s']:.2f} | "
+            f"| {r['case']} | {r['images']} | {r['float_s']:.2f} ({lo:.2f}–{hi:.2f}) | {r['first_episode_s']:.2f} | "
             f"{r['episode_s']:.2f} | **{r['ratio']:.2f}** | {r['target']} | {100 * r['eval_share']:.0f} % ({r['eval_s']:.2f} s) | "
             f"{100 * r['agent_share']:.0f} % ({r['agent_s']:.2f} s) | {100 * r['cost_share']:.1f} % ({r['cost_s']:.3f} s) | "
             f"{100 * r['other_share']:.1f} % | {r['float_cl_s']:.2f} | {r['ratio_cl']:.2f} |"

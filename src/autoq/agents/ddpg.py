@@ -97,7 +97,8 @@ class ReplayBuffer:
         """Positions ``[n_batches, batch_size]`` of uniform minibatches (with replacement, as HAQ does)
         drawn with ``rng`` from the sampleable transitions, one batch after the other."""
         n = len(self)
-        idx = np.stack([rng.integers(0, n, size=batch_size) for _ in range(n_batches)]) if n_batches else np.zeros((0, batch_size), np.int64)
+        rows = [rng.integers(0, n, size=batch_size) for _ in range(n_batches)]  # batch by batch: the stream update() always drew
+        idx = np.stack(rows) if rows else np.zeros((0, batch_size), np.int64)
         if n < self.capacity or self.max_adds is not None:
             idx = (self.pos - 1 - idx) % self.capacity  # the newest n positions
         return idx
