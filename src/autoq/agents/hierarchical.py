@@ -115,12 +115,13 @@ class HierarchicalAgent(Agent):
         # then update them side by side
         hi_batches = self.high.draw_batches(self._layer_updates())
         lo_batches = self.low.draw_batches(self.config.kernel_updates_per_episode)
-        args = self._update_args()
+        baseline, scale, clip = self._update_args()
         # the shaped reward mixes the goal term and the extrinsic reward (minus the baseline) in the
         # reward's own units, as the paper writes it: standardising the extrinsic part would change
         # what zeta means (standardising both was less stable on the synthetic task)
         hi, lo = side_by_side(
-            lambda: self.high.learn_from(hi_batches, *args), lambda: self.low.learn_from(lo_batches, args[0], 1.0, math.inf)
+            lambda: self.high.learn_from(hi_batches, baseline, scale, clip),
+            lambda: self.low.learn_from(lo_batches, baseline, 1.0, math.inf),
         )
         return {
             "high_critic_loss": hi["critic_loss"],

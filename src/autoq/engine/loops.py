@@ -49,13 +49,13 @@ def evaluate(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], device:
     was_training = model.training
     model.eval()
     c1 = c5 = n = 0
-    loss = 0.0
+    loss_sum = 0.0
     with torch.no_grad():
         for x, y in batches:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             logits = model(x)
             a, b = count_correct(logits, y)
             c1, c5, n = c1 + a, c5 + b, n + y.shape[0]
-            loss += float(F.cross_entropy(logits.float(), y, reduction="sum"))
+            loss_sum += float(F.cross_entropy(logits.float(), y, reduction="sum"))
     model.train(was_training)
-    return Accuracy(c1, c5, n, loss)
+    return Accuracy(c1, c5, n, loss_sum)
