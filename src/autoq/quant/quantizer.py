@@ -142,8 +142,8 @@ def update_histogram(hist: Tensor, upper: float, x: Tensor) -> tuple[Tensor, flo
     x = x.detach()
     if x.numel() == 0:
         return hist, upper, False
-    lo, hi = torch.aminmax(x)
-    lo, hi = float(lo), float(hi)
+    flat = _storage_flat(x)  # aminmax over a channels-last map in index order would copy it
+    lo, hi = (float(v) for v in torch.aminmax(flat))
     top = max(-lo, hi)
     if upper <= 0:
         upper = top if top > 0 else 1.0
@@ -153,8 +153,8 @@ def update_histogram(hist: Tensor, upper: float, x: Tensor) -> tuple[Tensor, flo
         upper *= 2
     bins = hist.numel()
     # bin j holds (j·w, (j+1)·w]; exact zeros land in the dropped index 0 (bincount is ~3x faster than histc)
-    scaled = x.abs().float().mul_(bins / upper) if lo < 0 else torch.mul(x.float(), bins / upper)  # x itself stays as is
-    index = _storage_flat(scaled.ceil_().clamp_(max=bins).to(torch.int32))
+    scaled = flat.abs().float().mul_(bins / upper) if lo < 0 else torch.mul(flat.float(), bins / upper)  # x itself stays as is
+    index = scaled.ceil_().clamp_(max=bins).to(torch.int32)
     counts = torch.bincount(index, minlength=bins + 1)[1:].to(hist.device, hist.dtype)
     return hist + counts, upper, lo < 0
 
