@@ -48,12 +48,13 @@ def init_distributed(device: str = "cpu") -> DistContext:
 
 
 def all_reduce_accuracy(acc: Accuracy, ctx: DistContext) -> Accuracy:
-    """Sum the correct counts of every process: the result equals one process over all images."""
+    """Sum the counts and losses of every process: the result equals one process over all images."""
     if not ctx.active:
         return acc
-    t = torch.tensor([acc.correct1, acc.correct5, acc.n], dtype=torch.long, device=_comm_device(ctx))
+    # one collective: float64 holds the counts exactly (below 2**53) next to the summed loss
+    t = torch.tensor([acc.correct1, acc.correct5, acc.n, acc.loss_sum], dtype=torch.float64, device=_comm_device(ctx))
     dist.all_reduce(t)
-    return Accuracy(int(t[0]), int(t[1]), int(t[2]), all_reduce_sum(acc.loss_sum, ctx))
+    return Accuracy(int(t[0]), int(t[1]), int(t[2]), float(t[3]))
 
 
 def all_reduce_sum(value: float, ctx: DistContext) -> float:
