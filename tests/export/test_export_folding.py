@@ -58,7 +58,7 @@ def test_shared_conv_output_is_not_folded():
 
 def test_untraceable_model_keeps_its_batch_norms(caplog):
     q = _quantize(Untraceable())
-    with caplog.at_level(logging.WARNING, logger="autoq.export.folding"):
+    with caplog.at_level(logging.WARNING, logger="autoq.quant.fusion"):
         deployed = freeze(q)
     assert "batch norms not folded" in caplog.text
     assert isinstance(deployed.bn, nn.BatchNorm2d) and deployed.conv.folded_bn is None

@@ -9,24 +9,10 @@ symmetric, so they stay in range) and keeps the scale positive.
 
 from __future__ import annotations
 
-import logging
-
 import torch
-import torch.fx
 from torch import Tensor, nn
 
-from autoq.quant.modules import QuantConv2d, QuantMixin
-
-log = logging.getLogger(__name__)
-
-
-class _LayerTracer(torch.fx.Tracer):
-    """Keeps quantized and deployed layers as single calls (their inner ops are not graph structure)."""
-
-    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        from autoq.export.deployed import DeployedLayer
-
-        return isinstance(m, (QuantMixin, DeployedLayer)) or super().is_leaf_module(m, qualname)
+from autoq.quant.fusion import conv_chains, trace
 
 
 def conv_bn_pairs(model: nn.Module) -> dict[str, str]:
@@ -35,34 +21,12 @@ def conv_bn_pairs(model: nn.Module) -> dict[str, str]:
     The structure comes from a ``torch.fx`` trace; a model that cannot be traced folds nothing
     (with a warning) and still exports correctly, with its batch norms as separate float layers.
     """
-    try:
-        graph = _LayerTracer().trace(model)
-    except Exception as e:  # fx raises many types for untraceable Python
-        log.warning("batch norms not folded: the model cannot be traced with torch.fx (%s)", e)
+    from autoq.export.deployed import DeployedLayer
+
+    graph = trace(model, leaves=(DeployedLayer,), purpose="batch norms not folded")
+    if graph is None:
         return {}
-    modules = dict(model.named_modules())
-    calls: dict[str, int] = {}
-    for node in graph.nodes:
-        if node.op == "call_module":
-            calls[node.target] = calls.get(node.target, 0) + 1
-    pairs = {}
-    for node in graph.nodes:
-        if node.op != "call_module" or not isinstance(modules[node.target], QuantConv2d):
-            continue
-        users = list(node.users)
-        if len(users) != 1 or users[0].op != "call_module" or calls[node.target] != 1:
-            continue
-        bn_name = users[0].target
-        bn = modules[bn_name]
-        if (
-            isinstance(bn, nn.BatchNorm2d)
-            and calls[bn_name] == 1
-            and bn.running_mean is not None
-            and bn.num_features == modules[node.target].out_channels
-            and users[0].args[0] is node
-        ):
-            pairs[node.target] = bn_name
-    return pairs
+    return {chain.conv.target: chain.bn.target for chain in conv_chains(graph, model)}
 
 
 def bn_affine(bn: nn.Module) -> tuple[Tensor, Tensor]:

@@ -2,7 +2,9 @@
 
 One quantized copy of the model lives for the whole search; each episode only changes its bits,
 so the weights are quantized once per episode and the activation clips recalibrated. On a CPU that
-copy and the cached images are kept channels-last, the layout oneDNN convolves fastest.
+copy and the cached images are kept channels-last, the layout oneDNN convolves fastest, and
+calibration and evaluation run its inference graph (:func:`~autoq.quant.fusion.fuse_for_inference`):
+conv, batch norm, residual add and ReLU in one convolution.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from autoq.engine.distributed import DistContext, all_reduce_accuracy
 from autoq.engine.loops import Accuracy, evaluate
 from autoq.hardware import CostModel
 from autoq.quant import Policy, apply_policy, calibrate, set_policy
+from autoq.quant.fusion import fuse_for_inference
 from autoq.search.config import SearchConfig
 
 # keep the reward split on the device when it is smaller than this; stream it otherwise
@@ -77,6 +80,7 @@ class QuantEnv:
         else:
             self.reward = None
         self.calib = [x.to(ctx.device, memory_format=fmt) for x in self.calib]
+        self.infer = fuse_for_inference(self.qmodel)
         self._calibrated = False
         self._seen: dict[bytes, Accuracy] = {}
         self._start_state = (
@@ -113,9 +117,9 @@ class QuantEnv:
         if self._start_state is not None:
             self._short_finetune(episode)
         if self.cfg.calibrate == "episode" or not self._calibrated:
-            calibrate(self.qmodel, self.calib)
+            calibrate(self.infer, self.calib)
             self._calibrated = True
-        local = evaluate(self.qmodel, self.reward_batches(), self.ctx.device)
+        local = evaluate(self.infer, self.reward_batches(), self.ctx.device)
         acc = all_reduce_accuracy(local, self.ctx)
         if key is not None:
             self._seen[key] = acc

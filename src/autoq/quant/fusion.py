@@ -1,0 +1,232 @@
+"""Graph structure of a quantized model, and the inference graph the search evaluates.
+
+A ``torch.fx`` trace finds every quantized conv whose only consumer is a BatchNorm2d, optionally
+followed by a residual add and a ReLU. Export folds those batch norms into the integer kernels'
+scales (:mod:`autoq.export.folding`). The search evaluates :func:`fuse_for_inference`'s graph: each
+such chain runs as one convolution whose already-quantized weights carry the batch norm's affine
+map, with the add and the ReLU as post-ops on a CPU (oneDNN). The function is the one the model
+computes with its batch norms kept; only float rounding differs. Weights are quantized before the
+affine map is applied, as method.md asks, so the search still keeps its batch norms.
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+from dataclasses import dataclass
+
+import torch
+import torch.fx
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from autoq.quant.modules import QuantConv2d, QuantMixin
+
+log = logging.getLogger(__name__)
+
+_RELU_FUNCTIONS = (F.relu, torch.relu)
+_ADD_FUNCTIONS = (operator.add, operator.iadd, torch.add)  # iadd: torchvision's ``out += identity``
+
+
+class LayerTracer(torch.fx.Tracer):
+    """Keeps quantized layers (and any other ``leaves`` types) as single calls: their inner ops are not graph structure."""
+
+    def __init__(self, leaves: tuple[type, ...] = ()) -> None:
+        super().__init__()
+        self.leaves = (QuantMixin, *leaves)
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return isinstance(m, self.leaves) or super().is_leaf_module(m, qualname)
+
+
+def trace(model: nn.Module, leaves: tuple[type, ...] = (), purpose: str = "") -> torch.fx.Graph | None:
+    """The model's ``torch.fx`` graph, or None (with a warning naming ``purpose``) when it cannot be traced."""
+    try:
+        return LayerTracer(leaves).trace(model)
+    except Exception as e:  # fx raises many types for untraceable Python
+        log.warning("%s: the model cannot be traced with torch.fx (%s)", purpose or "not traced", e)
+        return None
+
+
+@dataclass
+class ConvChain:
+    """A quantized conv, the BatchNorm2d that alone consumes it, then optionally ``+ other`` and a ReLU."""
+
+    conv: torch.fx.Node
+    bn: torch.fx.Node
+    add: torch.fx.Node | None = None
+    relu: torch.fx.Node | None = None
+
+    @property
+    def other(self) -> torch.fx.Node | None:
+        """The add's other operand, read from the graph as it is now (an earlier fusion may have replaced it)."""
+        if self.add is None:
+            return None
+        a, b = self.add.args
+        return b if a is self.bn else a
+
+    @property
+    def last(self) -> torch.fx.Node:
+        return self.relu or self.add or self.bn
+
+
+def conv_chains(graph: torch.fx.Graph, model: nn.Module) -> list[ConvChain]:
+    """Every quantized conv whose only consumer is an eval-capable BatchNorm2d, with the add and ReLU after it."""
+    modules = dict(model.named_modules())
+    calls: dict[str, int] = {}
+    for node in graph.nodes:
+        if node.op == "call_module":
+            calls[node.target] = calls.get(node.target, 0) + 1
+    chains: list[ConvChain] = []
+    claimed: set[torch.fx.Node] = set()
+    for node in graph.nodes:
+        if node.op != "call_module" or not isinstance(modules[node.target], QuantConv2d) or calls[node.target] != 1:
+            continue
+        bn = _only_user(node)
+        if bn is None or bn.op != "call_module" or calls[bn.target] != 1 or bn.args[0] is not node:
+            continue
+        m = modules[bn.target]
+        if not (isinstance(m, nn.BatchNorm2d) and m.running_mean is not None and m.num_features == modules[node.target].out_channels):
+            continue
+        chain = ConvChain(node, bn)
+        nxt = _only_user(bn)
+        if _is_residual_add(nxt, bn) and nxt not in claimed:  # when both operands are chains, the first takes the add
+            chain.add = nxt
+            claimed.add(nxt)
+            nxt = _only_user(nxt)
+            if nxt is not None and _is_relu(nxt, modules):
+                chain.relu = nxt
+        elif nxt is not None and _is_relu(nxt, modules):
+            chain.relu = nxt
+        chains.append(chain)
+    return chains
+
+
+def _is_residual_add(node: torch.fx.Node | None, bn: torch.fx.Node) -> bool:
+    if node is None or node.op != "call_function" or node.target not in _ADD_FUNCTIONS or len(node.args) != 2 or node.kwargs:
+        return False
+    a, b = node.args
+    if node.target is operator.iadd:  # only ``bn_out += other``: an in-place add into ``other`` is visible elsewhere
+        return a is bn and isinstance(b, torch.fx.Node) and b is not bn
+    return (a is bn) != (b is bn) and isinstance(a, torch.fx.Node) and isinstance(b, torch.fx.Node)
+
+
+def _only_user(node: torch.fx.Node) -> torch.fx.Node | None:
+    users = list(node.users)
+    return users[0] if len(users) == 1 else None
+
+
+def _is_relu(node: torch.fx.Node, modules: dict[str, nn.Module]) -> bool:
+    if node.op == "call_module":
+        return type(modules[node.target]) is nn.ReLU
+    if node.op == "call_function":
+        return node.target in _RELU_FUNCTIONS and len(node.args) == 1 and not node.kwargs.get("inplace", False)
+    return node.op == "call_method" and node.target == "relu" and len(node.args) == 1
+
+
+class FusedConvBN(nn.Module):
+    """Quantized conv → batch norm (→ ``+ other``) (→ ReLU) as one convolution at inference.
+
+    The conv keeps its own state (bits, clips, calibration); the folded weights are cached until
+    the quantized weights or the batch norm change. In training, or with gradients on, it runs the
+    four steps one by one, exactly as the unfused graph does.
+    """
+
+    def __init__(self, conv: QuantConv2d, bn: nn.BatchNorm2d, add: bool, relu: bool) -> None:
+        super().__init__()
+        self.conv, self.bn, self.add, self.relu = conv, bn, add, relu
+        self._sources: tuple | None = None
+        self._versions: tuple = ()
+        self._folded: tuple[Tensor, Tensor] = (torch.empty(0), torch.empty(0))
+        # oneDNN's fused convolution takes explicit zero padding only
+        self._onednn = torch.backends.mkldnn.is_available() and isinstance(conv.padding, tuple) and conv.padding_mode == "zeros"
+
+    def forward(self, x: Tensor, other: Tensor | None = None) -> Tensor:
+        if self.training or self.bn.training or torch.is_grad_enabled():
+            y = self.bn(self.conv(x))
+            y = y + other if self.add else y
+            return F.relu(y) if self.relu else y
+        x = self.conv.quant_input(x)
+        w, b = self._weights()
+        if self._onednn and x.device.type == "cpu" and x.dtype == torch.float32 and (other is None or other.shape == self._out_shape(x)):
+            try:
+                return self._onednn_conv(x, w, b, other)
+            except (RuntimeError, AttributeError) as e:  # a build without the fused operator
+                log.debug("oneDNN fused convolution unavailable (%s); convolving unfused", e)
+                self._onednn = False
+        y = self.conv._conv_forward(x, w, b)
+        y = y + other if self.add else y
+        return F.relu(y) if self.relu else y
+
+    def _onednn_conv(self, x: Tensor, w: Tensor, b: Tensor, other: Tensor | None) -> Tensor:
+        c = self.conv
+        unary = "relu" if self.relu else None
+        if self.add:
+            return torch.ops.mkldnn._convolution_pointwise.binary(
+                x, other, w, b, list(c.padding), list(c.stride), list(c.dilation), c.groups, "add", 1.0, unary, [], None
+            )
+        return torch.ops.mkldnn._convolution_pointwise(
+            x, w, b, list(c.padding), list(c.stride), list(c.dilation), c.groups, unary or "none", [], None
+        )
+
+    def _out_shape(self, x: Tensor) -> torch.Size:
+        c = self.conv
+        hw = [
+            (size + 2 * p - d * (k - 1) - 1) // s + 1
+            for size, p, d, k, s in zip(x.shape[2:], c.padding, c.dilation, c.kernel_size, c.stride)
+        ]
+        return torch.Size([x.shape[0], c.out_channels, *hw])
+
+    def _weights(self) -> tuple[Tensor, Tensor]:
+        bn = self.bn
+        # the tensors themselves are held, so identity (not a reusable address) tells when one was replaced
+        sources = (self.conv.quant_weight(), self.conv.bias, bn.weight, bn.bias, bn.running_mean, bn.running_var)
+        versions = tuple(-1 if t is None else t._version for t in sources)
+        if self._sources is None or versions != self._versions or any(a is not b for a, b in zip(sources, self._sources)):
+            w_q = sources[0]
+            inv_std = torch.rsqrt(bn.running_var + bn.eps)
+            a = inv_std if bn.weight is None else bn.weight * inv_std
+            shift = -a * bn.running_mean if bn.bias is None else bn.bias - a * bn.running_mean
+            if self.conv.bias is not None:
+                shift = shift + a * self.conv.bias
+            w = w_q * a.reshape(-1, *([1] * (w_q.dim() - 1))).to(w_q.dtype)
+            self._folded = (w.contiguous(memory_format=_format_of(w_q)), shift.to(w_q.dtype).contiguous())
+            self._sources, self._versions = sources, versions
+        return self._folded
+
+
+def _format_of(t: Tensor) -> torch.memory_format:
+    if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def fuse_for_inference(qmodel: nn.Module) -> nn.Module:
+    """A graph of ``qmodel`` whose conv → batch norm (→ add) (→ ReLU) chains run as single convolutions.
+
+    It shares every parameter, buffer and quantized layer with ``qmodel``: setting bits or
+    calibrating through either acts on both. A model that cannot be traced, or has no such chain,
+    is returned as it is.
+    """
+    graph = trace(qmodel, purpose="inference graph unfused")
+    if graph is None:
+        return qmodel
+    chains = conv_chains(graph, qmodel)
+    if not chains:
+        return qmodel
+    gm = torch.fx.GraphModule(qmodel, graph)
+    for i, ch in enumerate(chains):
+        name = f"fused_{i}"
+        gm.add_submodule(name, FusedConvBN(gm.get_submodule(ch.conv.target), gm.get_submodule(ch.bn.target), ch.add is not None, ch.relu is not None))
+        last = ch.last
+        with graph.inserting_after(last):
+            args = (ch.conv.args[0],) if ch.add is None else (ch.conv.args[0], ch.other)
+            node = graph.call_module(name, args)
+        last.replace_all_uses_with(node)
+        for dead in (ch.relu, ch.add, ch.bn, ch.conv):
+            if dead is not None:
+                graph.erase_node(dead)
+    graph.lint()
+    gm.recompile()
+    gm.train(qmodel.training)
+    return gm
