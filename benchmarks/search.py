@@ -34,6 +34,7 @@ from autoq.data.paths import shared_dir  # noqa: E402
 from autoq.engine.loops import evaluate  # noqa: E402
 from autoq.engine.setup import build_workload  # noqa: E402
 from autoq.search import SearchConfig, search  # noqa: E402
+from autoq.utils.allocator import retain_freed_memory  # noqa: E402
 
 # ResNet-20 at the search's default split sizes and batch; ResNet-50's 224x224 maps in smaller ones
 CASES = {
@@ -115,10 +116,14 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--episodes", type=int, default=10, help="episodes per case (the last half are timed)")
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--system-malloc", action="store_true", help="leave glibc's allocator as it is (the command line makes it keep freed memory)"
+    )
     args = parser.parse_args()
+    allocator = "as glibc sets it" if args.system_malloc or not retain_freed_memory() else "keeping freed memory, as the command line does"
     results = [run_case(c, args.episodes) for c in args.cases]
     lines = [
-        f"torch threads: {torch.get_num_threads()}. Episode = rollout (agent + budget limits) + weight quantization + "
+        f"torch threads: {torch.get_num_threads()}; allocator: {allocator}. Episode = rollout (agent + budget limits) + weight quantization + "
         "calibration + reward-split pass + cost model + the agent's learning step + the run folder's files, wall time "
         "from one episode's end to the next's; after each timed episode (the last half), one float pass over the reward "
         "split in each layout. Ratio = median episode over median float pass. The search evaluates channels-last on a "

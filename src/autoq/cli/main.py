@@ -9,6 +9,7 @@ import sys
 
 from autoq import __version__
 from autoq.errors import AutoQError
+from autoq.utils.allocator import retain_freed_memory
 
 COMMANDS = ["demo", "search", "finetune", "evaluate", "inspect", "cost", "report", "export"]
 
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr
     )
+    retain_freed_memory()
     try:
         return int(args.func(args) or 0)
     except AutoQError as e:
