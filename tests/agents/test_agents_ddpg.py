@@ -115,6 +115,22 @@ def test_ddpg_learns_a_contextual_bandit():
     assert err.max() < 0.12, err
 
 
+@pytest.mark.parametrize("penalty", [0.0, 100.0])
+def test_residual_penalty_holds_the_actor_near_its_prior(penalty: float):
+    """Rewards that favour action 1 everywhere: without the penalty the actor leaves its prior (0.5), with it barely."""
+    from autoq.agents.ddpg import Prior
+
+    rng = np.random.default_rng(0)
+    agent = _ddpg(obs_dim=2, prior=Prior(0, 0.0, 0.5), residual_penalty=penalty)
+    for _ in range(30):
+        obs = rng.random((32, 2)).astype(np.float32)
+        act = rng.random(32).astype(np.float32)
+        agent.buffer.add(obs, act[:, None], act, np.zeros(32), obs, np.ones(32))
+        agent.update(20)
+    moved = float(np.abs(agent.act(rng.random((16, 2)).astype(np.float32)) - 0.5).mean())
+    assert (moved > 0.2) if penalty == 0 else (moved < 0.1), moved
+
+
 def test_extrinsic_reward_is_standardised_when_sampled():
     """Stored raw extrinsic rewards enter the critic target as clip((r - baseline) / scale)."""
     agent = _ddpg(buffer_size=64, batch_size=64, ext_weight=0.5, critic_lr=0.05)

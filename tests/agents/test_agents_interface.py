@@ -105,6 +105,35 @@ def test_spec_features_are_normalised(task: SyntheticTask):
     assert spec.kernel_features[0][np.argmax(stats[:, 0]), 4] == pytest.approx(1.0)
 
 
+def test_std_ratio_column_is_log2_of_the_std_over_the_layers_geometric_mean(task: SyntheticTask):
+    col = obs_mod.KERNEL_STATIC.index("std_ratio")
+    for f, stats in zip(task.spec.kernel_features, task.kernel_stats):
+        std = stats[:, 0]
+        expected = np.clip(0.5 + np.log2(std / np.exp(np.log(std).mean())) / obs_mod.SPREAD_SPAN, 0, 1)
+        np.testing.assert_allclose(f[:, col], expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("spread", [0.0, 1.0])
+def test_untrained_low_level_controller_spreads_the_goal_by_kernel_std(spread: float, task: SyntheticTask):
+    """The goal prior alone: the layer meets its goal, each kernel at goal + spread * log2(std / geometric mean)."""
+    agent = create_agent("autoq", task.spec, AgentConfig(hidden=16, spread_prior=spread), seed=0)
+    agent.begin_episode(explore=False)
+    for i, stats in enumerate(task.kernel_stats):
+        agent.act_layer(i)
+        goal = 4.0
+        agent._goals[i] = goal
+        bits = agent.act_kernels(i)
+        assert abs(bits.mean() - goal) <= 0.5  # the needed mean absorbs the deviations
+        std = stats[:, 0]
+        if spread == 0:
+            assert set(bits.tolist()) == {4}
+        else:
+            rel = np.log2(std / np.exp(np.log(std).mean()))
+            assert np.corrcoef(bits, rel)[0, 1] > 0.5  # integer bits, clipped to the range
+            assert bits[np.argmax(std)] > bits[np.argmin(std)]
+    agent.end_episode(0.0)
+
+
 def test_spec_rejects_bad_input(task: SyntheticTask):
     with pytest.raises(ValueError):
         NetworkSpec.from_layers(task.layers, task.kernel_stats[:-1])
@@ -121,6 +150,9 @@ def test_config_validation():
         AgentConfig(zeta=1.5)
     with pytest.raises(AutoQError, match="buffer_size"):
         AgentConfig(buffer_size=10, batch_size=64)
+    for field in ("spread_prior", "residual_penalty", "kernel_noise"):
+        with pytest.raises(AutoQError, match=field):
+            AgentConfig(**{field: -1.0})
 
 
 # every agent -------------------------------------------------------------------------------------------

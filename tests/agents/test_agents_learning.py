@@ -1,4 +1,4 @@
-"""Learning on the synthetic task with a known optimum: small sizes, a short budget, three seeds.
+"""Learning on the synthetic task with a known optimum: small sizes, the paper's episode budget, three seeds.
 
 The reward is relative to each task's exact kernel-wise optimum (1.0 = optimal, 0 = all 8 bits).
 The paper-sized version of this comparison is ``benchmarks/agents_synthetic.py``.
@@ -13,10 +13,10 @@ from autoq.agents import AgentConfig, create_agent
 from autoq.agents.synthetic import SyntheticTask
 
 SEEDS = (0, 1, 2)
-EPISODES = 160
+EPISODES = 400  # the paper's budget: 100 episodes at constant noise, then 300 of decay
 TASK = dict(n_layers=2, channels=(8, 12))  # 3 layers, about 30 kernels
-# the paper's hyperparameters, scaled to the budget: smaller networks, fewer updates, faster decay
-CONFIG = AgentConfig(hidden=64, warmup_episodes=10, noise_decay=0.97, layer_updates_per_episode=16, kernel_updates_per_episode=16)
+# the defaults, with networks sized to the task (64 units instead of 300)
+CONFIG = AgentConfig(hidden=64)
 
 
 def _run(name: str, seed: int) -> dict:
@@ -61,16 +61,13 @@ def test_agents_learn(results):
 
 @pytest.mark.slow
 def test_hierarchical_agent_beats_flat_kernel_wise_ddpg(results):
-    """One DDPG deciding every kernel learns less than the goal-conditioned hierarchy."""
-    assert _mean(results["autoq"], "greedy") > _mean(results["ddpg-kernel"], "greedy") + 0.1
+    """One DDPG deciding every kernel learns less than the goal-conditioned hierarchy, on every seed."""
+    assert _mean(results["autoq"], "greedy") > _mean(results["ddpg-kernel"], "greedy") + 0.03
+    for hier, flat in zip(results["autoq"], results["ddpg-kernel"]):
+        assert hier["greedy"] > flat["greedy"]
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="not reached: the hierarchical agent ends near 0.7 of the optimum, below the layer-wise optimum "
-    "(see docs/agents.md, 'Learning on the synthetic task'); remove this mark when it passes",
-)
 def test_hierarchical_agent_is_near_optimal(results):
     """The target: within 5 % of the optimal reward."""
     assert _mean(results["autoq"], "greedy") >= 0.95

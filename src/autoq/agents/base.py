@@ -55,6 +55,11 @@ class AgentConfig:
     zeta: float = _opt(0.5, "weight of the extrinsic reward in the low-level shaped reward (0 = plain HIRO)")
     relabel: bool = _opt(False, "HIRO relabeling: store high-level goals as the mean weight QBN actually achieved")
     goal_prior: bool = _opt(True, "the low-level actor outputs the goal's action plus a learned deviation (residual)")
+    kernel_noise: float = _opt(0.1, "the low-level controller's exploration noise, as a fraction of the high-level one's")
+    residual_penalty: float = _opt(100.0, "weight of the squared learned deviation from the goal prior in the low-level actor's loss")
+    spread_prior: float = _opt(
+        1.0, "the goal prior gives each kernel this times log2(its std / the layer's geometric-mean std) bits over the needed mean (0: even)"
+    )
     goal_max: float = _opt(8.0, "upper end of the goal range (mean weight QBN of a layer)")
     action_max: int = _opt(8, "upper end of the kernel action map (weight QBN of a kernel)")
     layer_updates_per_episode: int | None = _opt(16, "updates of each layer-level learner per episode; None = one per layer (HAQ)")
@@ -78,6 +83,8 @@ class AgentConfig:
             (self.warmup_episodes >= 0, "warmup_episodes must be non-negative"),
             (0 < self.noise_decay <= 1, "noise_decay must be in (0, 1]"),
             (0 <= self.zeta <= 1, "zeta must be in [0, 1]"),
+            (self.spread_prior >= 0 and self.residual_penalty >= 0, "spread_prior and residual_penalty must be non-negative"),
+            (self.kernel_noise >= 0, "kernel_noise must be non-negative"),
             (self.goal_max > 0 and self.action_max >= 1, "goal_max and action_max must be positive"),
             (self.layer_updates_per_episode is None or self.layer_updates_per_episode >= 0, "layer_updates_per_episode must be non-negative"),
             (self.kernel_updates_per_episode >= 0, "kernel_updates_per_episode must be non-negative"),
@@ -437,6 +444,7 @@ class Agent:
             preact_limit=c.preact_limit or None,
             ext_weight=ext_weight,
             prior=prior,
+            residual_penalty=c.residual_penalty if prior is not None else 0.0,
         )
 
     def _capped_act_bits(self, a: float, act_max: int) -> tuple[int, float]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -204,11 +204,20 @@ def _logit(p: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
 
 
 class Prior(NamedTuple):
-    """A prior action read from one observation column: ``alpha * obs[col] + beta`` (per action)."""
+    """A prior action read from observation columns: ``alpha * obs[col] + beta + spread_alpha * (obs[spread_col] - 0.5)``."""
 
     col: int
     alpha: float
     beta: float
+    spread_col: int = -1
+    spread_alpha: float = 0.0
+
+    def action(self, obs: Any) -> Any:
+        """The prior action ``[..., 1]`` of observations ``[..., obs_dim]`` (NumPy or torch)."""
+        p = self.alpha * obs[..., self.col : self.col + 1] + self.beta
+        if self.spread_alpha:
+            p = p + self.spread_alpha * (obs[..., self.spread_col : self.spread_col + 1] - 0.5)
+        return p
 
 
 class Actor(nn.Module):
@@ -225,12 +234,13 @@ class Actor(nn.Module):
         self.body = _mlp(obs_dim, hidden, act_dim, gen, squash=False)
         self.prior = prior
 
+    def preact_and_residual(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pre-sigmoid output and the network's own part of it (the deviation from the prior)."""
+        residual = self.body(obs)
+        return (residual if self.prior is None else residual + _logit(self.prior.action(obs))), residual
+
     def preact(self, obs: torch.Tensor) -> torch.Tensor:
-        z = self.body(obs)
-        if self.prior is not None:
-            col, alpha, beta = self.prior
-            z = z + _logit(alpha * obs[..., col : col + 1] + beta)
-        return z
+        return self.preact_and_residual(obs)[0]
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.preact(obs))
@@ -255,8 +265,7 @@ class ActorWeights(NamedTuple):
         """The prior's contribution to the pre-sigmoid output, [..., 1] (0 without a prior)."""
         if self.prior is None:
             return 0.0
-        col, alpha, beta = self.prior
-        return _logit(alpha * obs[..., col : col + 1] + beta).astype(np.float32)
+        return _logit(self.prior.action(obs)).astype(np.float32)
 
 
 class DDPG:
@@ -289,8 +298,10 @@ class DDPG:
         preact_limit: float | None = 3.0,
         ext_weight: float = 1.0,
         prior: Prior | None = None,
+        residual_penalty: float = 0.0,
     ) -> None:
         self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.residual_penalty = residual_penalty
         self.preact_limit = preact_limit
         self.ext_weight = ext_weight
         self.tau, self.discount, self.batch_size = tau, discount, batch_size
@@ -378,8 +389,11 @@ class DDPG:
 
             for p in critic_params:  # the actor step must not leave gradients on the critic
                 p.requires_grad_(False)
-            z = self.actor.preact(s.obs)
+            z, residual = self.actor.preact_and_residual(s.obs)
             actor_loss = -self.critic(torch.cat([s.obs, torch.sigmoid(z)], 1)).mean()
+            if self.residual_penalty and self.actor.prior is not None:
+                # the prior is worth more than a critic's noisy gradient: leave it only where the critic insists
+                actor_loss = actor_loss + self.residual_penalty * (residual**2).mean()
             if self.preact_limit is not None:
                 # keep the actor out of the sigmoid's flat tails: once saturated (e.g. at the top QBN
                 # while the critic still slopes upwards) its gradient vanishes and it cannot come back

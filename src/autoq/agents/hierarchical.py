@@ -9,8 +9,11 @@ stored goal is replaced by the mean QBN the kernels actually got.
 
 Low-level controller (LLC, a DDPG with a 1-d action): observes each kernel plus the goal and outputs
 the kernel's QBN. With ``goal_prior`` its actor is residual around the action of the mean QBN the
-remaining kernels need to meet the goal, so it executes the goal from the first episode and learns
-how to spread the layer's bits. Every kernel of layer L gets the shaped reward
+remaining kernels need to meet the goal, plus ``spread_prior * log2(std_k / geometric-mean std)``
+bits (the rate-distortion split of a layer's bits), so it executes the goal, spread, from the first
+episode. It explores with ``kernel_noise`` times the high-level noise, and its actor's loss holds the
+learned deviation from the prior down (``residual_penalty``): at full noise and unrestrained, its
+learning undid the prior. Every kernel of layer L gets the shaped reward
 
     R_int = (1 - zeta) * (-|g_L - mean QBN of L| / (b_max - b_min)) + zeta * (R_ext - baseline)
 
@@ -50,7 +53,9 @@ class HierarchicalAgent(Agent):
             # affine function of that (normalised) column: deviations the actor learns for one kernel,
             # and exploration noise, are made up by the kernels after it, so the layer keeps its goal
             levels = self.w_map_hi - self.w_lo + 1
-            prior = Prior(obs_mod.COL_NEED, (self.w_hi - self.w_lo) / levels, 0.5 / levels)
+            # plus the rate-distortion spread: b_k = needed mean + c * log2(std_k / geometric-mean std)
+            spread = self.config.spread_prior * obs_mod.SPREAD_SPAN / levels
+            prior = Prior(obs_mod.COL_NEED, (self.w_hi - self.w_lo) / levels, 0.5 / levels, obs_mod.COL_STD_RATIO, spread)
         self.low = self._make_ddpg(obs_mod.KERNEL_OBS, 1, ext_weight=self.config.zeta, prior=prior)
 
     def _reset_episode(self) -> None:
@@ -82,7 +87,7 @@ class HierarchicalAgent(Agent):
         x[:, obs_mod.COL_GOAL] = self._norm_w(self._goals[i])
         u = self.rng.random(len(x))
         actions, bits = run_kernel_policy(
-            self.low.actor_weights(), x, u, self.noise_scale(), self.w_lo, self.w_map_hi, w_max, bits_sum_max, self.w_hi,
+            self.low.actor_weights(), x, u, self.noise_scale() * self.config.kernel_noise, self.w_lo, self.w_map_hi, w_max, bits_sum_max, self.w_hi,
             goal=float(self._goals[i]),
         )
         self._low_obs[i], self._low_actions[i] = x, actions

@@ -44,9 +44,9 @@ def run_kernel_policy(
     wp, wm, wn = w.w1[obs_mod.COL_PREV], w.w1[obs_mod.COL_MEAN], w.w1[obs_mod.COL_NEED]
     w2, b2, w3, b3 = w.w2, w.b2, w.w3[0], float(w.b3[0])
     if w.prior is None:
-        p_col, p_alpha, p_beta = -1, 0.0, 0.0
+        p_col, p_alpha, p_beta, s_col, s_alpha = -1, 0.0, 0.0, -1, 0.0
     else:
-        p_col, p_alpha, p_beta = w.prior
+        p_col, p_alpha, p_beta, s_col, s_alpha = w.prior
         if p_col not in (obs_mod.COL_NEED, obs_mod.COL_GOAL):
             raise ValueError("the actor's prior must read the goal or the needed-mean column")
     fixed_prior = float(np.asarray(w.prior_logit(x[:1])).reshape(-1)[0]) if p_col == obs_mod.COL_GOAL else 0.0
@@ -73,7 +73,10 @@ def run_kernel_policy(
         np.maximum(h2, 0.0, out=h2)
         z = float(np.dot(w3, h2)) + b3
         if p_col == obs_mod.COL_NEED:
-            p = min(max(p_alpha * need + p_beta, 1e-3), 1.0 - 1e-3)
+            p = p_alpha * need + p_beta
+            if s_alpha:
+                p += s_alpha * (float(x[j, s_col]) - 0.5)
+            p = min(max(p, 1e-3), 1.0 - 1e-3)
             z += math.log(p / (1.0 - p))
         else:
             z += fixed_prior

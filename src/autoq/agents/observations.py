@@ -5,7 +5,7 @@ episode: the previous layer's activation QBN, its realised mean weight QBN (both
 their bit ranges; 1.0 before the first layer, whose input is not quantized), and the fraction of the
 budget left (1.0 without a budget).
 
-Kernel observation (25 values): the layer observation, then the kernel's static features below, then
+Kernel observation (26 values): the layer observation, then the kernel's static features below, then
 four dynamic ones: the previous kernel's QBN and the running mean of the QBNs chosen so far in the
 layer (both normalised; 0 at the first kernel), the mean QBN the remaining kernels (this one
 included) need for the layer to meet its goal (normalised, clipped to the QBN range), and the goal
@@ -43,9 +43,12 @@ KERNEL_STATIC = (
     "std_in_layer",  # the same three, min-max within the layer: the kernel's rank among its siblings
     "mean_abs_in_layer",
     "max_abs_in_layer",
+    "std_ratio",  # log2(std / the layer's geometric-mean std), as 0.5 + that / SPREAD_SPAN, clipped to [0, 1]
 )
+SPREAD_SPAN = 8.0  # bits of log2 std ratio across the std_ratio column's [0, 1]
 KERNEL_DYNAMIC = ("prev_kernel_bits", "running_mean_bits", "needed_mean_bits", "goal")
 KERNEL_OBS = LAYER_OBS + len(KERNEL_STATIC) + len(KERNEL_DYNAMIC)
+COL_STD_RATIO = LAYER_OBS + KERNEL_STATIC.index("std_ratio")
 COL_PREV = LAYER_OBS + len(KERNEL_STATIC)
 COL_MEAN = COL_PREV + 1
 COL_NEED = COL_MEAN + 1
@@ -94,6 +97,8 @@ def static_kernel_features(kernel_stats: list[np.ndarray]) -> list[np.ndarray]:
     for s in logs:
         n = len(s)
         index = (np.arange(n) / max(n - 1, 1))[:, None]
-        out.append(np.concatenate([index, net[start : start + n], minmax(s, axis=0)], 1).astype(np.float32))
+        ratio = (s[:, :1] - s[:, :1].mean()) / math.log(2.0)  # log2 of std over the geometric mean
+        spread = np.clip(0.5 + ratio / SPREAD_SPAN, 0.0, 1.0)
+        out.append(np.concatenate([index, net[start : start + n], minmax(s, axis=0), spread], 1).astype(np.float32))
         start += n
     return out
