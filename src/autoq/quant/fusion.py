@@ -217,7 +217,8 @@ def fuse_for_inference(qmodel: nn.Module) -> nn.Module:
     gm = torch.fx.GraphModule(qmodel, graph)
     for i, ch in enumerate(chains):
         name = f"fused_{i}"
-        gm.add_submodule(name, FusedConvBN(gm.get_submodule(ch.conv.target), gm.get_submodule(ch.bn.target), ch.add is not None, ch.relu is not None))
+        fused = FusedConvBN(gm.get_submodule(ch.conv.target), gm.get_submodule(ch.bn.target), ch.add is not None, ch.relu is not None)
+        gm.add_submodule(name, fused)
         last = ch.last
         with graph.inserting_after(last):
             args = (ch.conv.args[0],) if ch.add is None else (ch.conv.args[0], ch.other)
