@@ -444,7 +444,7 @@ class Agent:
             preact_limit=c.preact_limit or None,
             ext_weight=ext_weight,
             prior=prior,
-            residual_penalty=c.residual_penalty if prior is not None else 0.0,
+            residual_penalty=c.residual_penalty,  # acts only on an actor with a prior
         )
 
     def _capped_act_bits(self, a: float, act_max: int) -> tuple[int, float]:

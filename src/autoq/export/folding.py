@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from autoq.quant.fusion import conv_chains, trace
+from autoq.quant.fusion import bn_affine, conv_chains, trace
 
 
 def conv_bn_pairs(model: nn.Module) -> dict[str, str]:
@@ -27,16 +27,6 @@ def conv_bn_pairs(model: nn.Module) -> dict[str, str]:
     if graph is None:
         return {}
     return {chain.conv.target: chain.bn.target for chain in conv_chains(graph, model)}
-
-
-def bn_affine(bn: nn.Module) -> tuple[Tensor, Tensor]:
-    """``(a, c)`` of the eval-mode batch norm ``y -> a * y + c``, in float64."""
-    var = bn.running_var.double()
-    mean = bn.running_mean.double()
-    gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(var)
-    beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros_like(var)
-    a = gamma / torch.sqrt(var + bn.eps)
-    return a, beta - a * mean
 
 
 def fold_bn_params(

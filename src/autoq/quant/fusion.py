@@ -124,6 +124,16 @@ def _is_relu(node: torch.fx.Node, modules: dict[str, nn.Module]) -> bool:
     return node.op == "call_method" and node.target == "relu" and len(node.args) == 1
 
 
+def bn_affine(bn: nn.Module) -> tuple[Tensor, Tensor]:
+    """``(a, c)`` of the eval-mode batch norm ``y -> a * y + c``, in float64."""
+    var = bn.running_var.double()
+    mean = bn.running_mean.double()
+    gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(var)
+    beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros_like(var)
+    a = gamma / torch.sqrt(var + bn.eps)
+    return a, beta - a * mean
+
+
 class FusedConvBN(nn.Module):
     """Quantized conv → batch norm (→ ``+ other``) (→ ReLU) as one convolution at inference.
 
@@ -143,9 +153,7 @@ class FusedConvBN(nn.Module):
 
     def forward(self, x: Tensor, other: Tensor | None = None) -> Tensor:
         if self.training or self.bn.training or torch.is_grad_enabled():
-            y = self.bn(self.conv(x))
-            y = y + other if self.add else y
-            return F.relu(y) if self.relu else y
+            return self._tail(self.bn(self.conv(x)), other)
         x = self.conv.quant_input(x)
         w, b = self._weights()
         if self._onednn and x.device.type == "cpu" and x.dtype == torch.float32 and (other is None or other.shape == self._out_shape(x)):
@@ -154,7 +162,10 @@ class FusedConvBN(nn.Module):
             except (RuntimeError, AttributeError) as e:  # a build without the fused operator
                 log.debug("oneDNN fused convolution unavailable (%s); convolving unfused", e)
                 self._onednn = False
-        y = self.conv._conv_forward(x, w, b)
+        return self._tail(self.conv._conv_forward(x, w, b), other)
+
+    def _tail(self, y: Tensor, other: Tensor | None) -> Tensor:
+        """The residual add and the ReLU after the batch norm, as separate ops."""
         y = y + other if self.add else y
         return F.relu(y) if self.relu else y
 
@@ -184,11 +195,9 @@ class FusedConvBN(nn.Module):
         versions = tuple(-1 if t is None else t._version for t in sources)
         if self._sources is None or versions != self._versions or any(a is not b for a, b in zip(sources, self._sources)):
             w_q = sources[0]
-            inv_std = torch.rsqrt(bn.running_var + bn.eps)
-            a = inv_std if bn.weight is None else bn.weight * inv_std
-            shift = -a * bn.running_mean if bn.bias is None else bn.bias - a * bn.running_mean
+            a, shift = bn_affine(bn)
             if self.conv.bias is not None:
-                shift = shift + a * self.conv.bias
+                shift = shift + a * self.conv.bias.detach().double()
             w = w_q * a.reshape(-1, *([1] * (w_q.dim() - 1))).to(w_q.dtype)
             self._folded = (w.contiguous(memory_format=_format_of(w_q)), shift.to(w_q.dtype).contiguous())
             self._sources, self._versions = sources, versions
