@@ -47,11 +47,12 @@ def test_replay_buffer_sample_is_typed_and_seeded():
 
 
 def test_replay_buffer_state_round_trip():
-    buf = ReplayBuffer(6, 2, 1)
+    buf = ReplayBuffer(6, 2, 1, context_dim=3)
     _fill(buf, 9)
-    other = ReplayBuffer(6, 2, 1)
+    buf.add(np.zeros((2, 2)), np.zeros((2, 1)), np.zeros(2), np.zeros(2), np.zeros((2, 2)), np.ones(2), np.full((2, 3), 7.0))
+    other = ReplayBuffer(6, 2, 1, context_dim=3)
     other.load_state_dict(buf.state_dict())
-    for key in ("obs", "actions", "rewards", "ext_rewards", "next_obs", "dones"):
+    for key in ("obs", "actions", "rewards", "ext_rewards", "next_obs", "dones", "context"):
         np.testing.assert_array_equal(getattr(buf, key), getattr(other, key))
     assert (other.pos, other.size) == (buf.pos, buf.size)
 
@@ -113,6 +114,23 @@ def test_ddpg_learns_a_contextual_bandit():
     test = np.stack([np.linspace(0.1, 0.9, 9), np.full(9, 0.5)], 1).astype(np.float32)
     err = np.abs(agent.act(test)[:, 0] - test[:, 0])
     assert err.max() < 0.12, err
+
+
+def test_critic_context_explains_the_reward_the_actor_cannot_change():
+    """Reward = 2 * context - 2 * (a - 0.7)^2: the critic learns the context's share, the actor still finds 0.7."""
+    rng = np.random.default_rng(0)
+    agent = _ddpg(obs_dim=1, act_dim=1, buffer_size=512, context_dim=1)
+    obs = np.full((32, 1), 0.5, np.float32)
+    for _ in range(60):
+        ctx = rng.random((32, 1)).astype(np.float32)
+        act = np.clip(agent.act(obs)[:, 0] + rng.normal(0, 0.3, 32), 0, 1)
+        reward = 2.0 * ctx[:, 0] - 2.0 * (act - 0.7) ** 2
+        agent.buffer.add(obs, act[:, None], reward, np.zeros(32), obs, np.ones(32), ctx)
+        agent.update(20)
+    with torch.no_grad():
+        q = agent.critic(torch.tensor([[0.5, 0.0, 0.7], [0.5, 1.0, 0.7]]))[:, 0]
+    assert abs(float(q[1] - q[0]) - 2.0) < 0.3, q
+    assert abs(float(agent.act(obs[:1])[0, 0]) - 0.7) < 0.12
 
 
 @pytest.mark.parametrize("penalty", [0.0, 100.0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import numpy as np
@@ -290,6 +291,26 @@ def test_stored_actions_are_the_applied_ones(task: SyntheticTask):
     assert {action_to_bits(float(x), 2, 8) for x in hi_actions[:, 0]} == {2}
     assert np.allclose(hi_actions[:, 1], 0.0)  # achieved mean 1 bit = bottom of the goal range
 
+
+def test_high_level_critic_sees_the_other_layers_decisions(task: SyntheticTask):
+    """Joint critic: each layer step is terminal and its context holds every other layer's (activation, goal) action."""
+    spec = task.spec
+    n = spec.n_layers
+    for joint in (True, False):
+        agent = create_agent("autoq", spec, dataclasses.replace(SMALL, joint_critic=joint), seed=0)
+        task.run_episode(agent)
+        buf = agent.high.buffer
+        assert buf.context.shape[1] == (2 * n if joint else 0)
+        if not joint:
+            assert buf.dones[:n, 0].tolist() == [0.0] * (n - 1) + [1.0]
+            continue
+        assert buf.dones[:n, 0].tolist() == [1.0] * n
+        actions = buf.actions[:n]  # no limits here: the actions as chosen are the actions applied
+        for i in range(n):
+            row = buf.context[i].reshape(n, 2)
+            assert np.allclose(row[i], 0.0)
+            others = np.delete(np.arange(n), i)
+            np.testing.assert_allclose(row[others], actions[others], rtol=1e-6)
 
 def test_uniform_sweeps_network_wise_pairs(task: SyntheticTask):
     agent = create_agent("uniform", task.spec)

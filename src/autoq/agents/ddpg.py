@@ -34,6 +34,7 @@ class ReplaySamples(NamedTuple):
     ext_rewards: torch.Tensor  # [B, 1] the raw extrinsic episode reward, standardised when sampled
     next_obs: torch.Tensor
     dones: torch.Tensor  # [B, 1]; 1 where the critic target does not bootstrap
+    context: torch.Tensor  # [B, context_dim] what only the critic sees (empty without context)
 
 
 class ReplayBuffer:
@@ -44,7 +45,7 @@ class ReplayBuffer:
     transitions would hold hundreds of episodes, most of them from a long-gone policy.
     """
 
-    def __init__(self, capacity: int, obs_dim: int, act_dim: int, max_adds: int | None = None) -> None:
+    def __init__(self, capacity: int, obs_dim: int, act_dim: int, max_adds: int | None = None, context_dim: int = 0) -> None:
         if capacity < 1:
             raise ValueError(f"replay capacity must be positive, got {capacity}")
         self.capacity = capacity
@@ -56,6 +57,7 @@ class ReplayBuffer:
         self.ext_rewards = np.zeros((capacity, 1), np.float32)
         self.next_obs = np.zeros((capacity, obs_dim), np.float32)
         self.dones = np.zeros((capacity, 1), np.float32)
+        self.context = np.zeros((capacity, context_dim), np.float32)
         self.pos = 0
         self.size = 0
 
@@ -67,16 +69,19 @@ class ReplayBuffer:
         ext_rewards: np.ndarray,
         next_obs: np.ndarray,
         dones: np.ndarray,
+        context: np.ndarray | None = None,
     ) -> None:
         """Append a batch of transitions (first dimension = transitions)."""
         n = len(obs)
         if n == 0:
             return
-        arrays = [np.asarray(x) for x in (obs, actions, rewards, ext_rewards, next_obs, dones)]
+        if context is None:
+            context = np.zeros((n, self.context.shape[1]), np.float32)
+        arrays = [np.asarray(x) for x in (obs, actions, rewards, ext_rewards, next_obs, dones, context)]
         if n > self.capacity:  # only the newest `capacity` survive anyway
             arrays = [x[-self.capacity :] for x in arrays]
             n = self.capacity
-        obs, actions, rewards, ext_rewards, next_obs, dones = arrays
+        obs, actions, rewards, ext_rewards, next_obs, dones, context = arrays
         idx = (self.pos + np.arange(n)) % self.capacity
         self.obs[idx] = obs
         self.actions[idx] = np.asarray(actions, np.float32).reshape(n, -1)
@@ -84,6 +89,7 @@ class ReplayBuffer:
         self.ext_rewards[idx, 0] = np.asarray(ext_rewards, np.float32).reshape(n)
         self.next_obs[idx] = next_obs
         self.dones[idx, 0] = np.asarray(dones, np.float32).reshape(n)
+        self.context[idx] = context
         self.pos = int((self.pos + n) % self.capacity)
         self.size = int(min(self.size + n, self.capacity))
         if self.max_adds is not None:
@@ -116,6 +122,7 @@ class ReplayBuffer:
             torch.from_numpy(self.ext_rewards[idx]),
             torch.from_numpy(self.next_obs[idx]),
             torch.from_numpy(self.dones[idx]),
+            torch.from_numpy(self.context[idx]),
         )
 
     def state_dict(self) -> dict:
@@ -132,13 +139,14 @@ class ReplayBuffer:
             "ext_rewards": torch.from_numpy(self.ext_rewards[:n].copy()),
             "next_obs": torch.from_numpy(self.next_obs[:n].copy()),
             "dones": torch.from_numpy(self.dones[:n].copy()),
+            "context": torch.from_numpy(self.context[:n].copy()),
         }
 
     def load_state_dict(self, state: dict) -> None:
         if int(state["capacity"]) != self.capacity:
             raise ValueError(f"replay capacity {state['capacity']} in the state, {self.capacity} configured")
         n = int(state["size"])
-        for key in ("obs", "actions", "rewards", "ext_rewards", "next_obs", "dones"):
+        for key in ("obs", "actions", "rewards", "ext_rewards", "next_obs", "dones", "context"):
             arr = getattr(self, key)
             arr[:] = 0
             arr[:n] = state[key].numpy()
@@ -278,6 +286,11 @@ class DDPG:
     moving average at sampling time) and catastrophic ones cannot dominate the critic's loss.
     Actor loss: ``-Q(s, mu(s))``. Actions live in [0, 1]^act_dim (sigmoid output); mapping them to
     bits is the agent's job.
+
+    ``context_dim`` columns, stored with each transition, are seen by the critic only, between the
+    observation and the action: a centralised critic (MADDPG, Lowe et al. 2017) that is told what
+    else happened in the episode, so that it need not average over it. A bootstrapped target reuses
+    the transition's own context; the hierarchical agent stores such steps as terminal.
     """
 
     def __init__(
@@ -299,6 +312,7 @@ class DDPG:
         ext_weight: float = 1.0,
         prior: Prior | None = None,
         residual_penalty: float = 0.0,
+        context_dim: int = 0,
     ) -> None:
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.residual_penalty = residual_penalty
@@ -307,9 +321,9 @@ class DDPG:
         self.tau, self.discount, self.batch_size = tau, discount, batch_size
         self.rng = rng
         self.actor = Actor(obs_dim, hidden, act_dim, torch_gen, prior)
-        self.critic = _mlp(obs_dim + act_dim, hidden, 1, torch_gen, squash=False)
+        self.critic = _mlp(obs_dim + context_dim + act_dim, hidden, 1, torch_gen, squash=False)
         self.actor_target = Actor(obs_dim, hidden, act_dim, torch_gen, prior)
-        self.critic_target = _mlp(obs_dim + act_dim, hidden, 1, torch_gen, squash=False)
+        self.critic_target = _mlp(obs_dim + context_dim + act_dim, hidden, 1, torch_gen, squash=False)
         self.actor_target.load_state_dict(self.actor.state_dict())
         self.critic_target.load_state_dict(self.critic.state_dict())
         for p in (*self.actor_target.parameters(), *self.critic_target.parameters()):
@@ -318,7 +332,7 @@ class DDPG:
         # fifth less time per update at these sizes, where the ops' overhead rivals the matmuls
         self.actor_optim = torch.optim.Adam(self.actor.parameters(), lr=actor_lr, fused=True)
         self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=critic_lr, fused=True)
-        self.buffer = ReplayBuffer(buffer_size, obs_dim, act_dim, max_adds=buffer_episodes)
+        self.buffer = ReplayBuffer(buffer_size, obs_dim, act_dim, max_adds=buffer_episodes, context_dim=context_dim)
         self.updates = 0
         self._np_actor: ActorWeights | None = None
 
@@ -379,9 +393,9 @@ class DDPG:
                 target = r  # nothing to bootstrap: skip the target networks' forward
             else:
                 with torch.no_grad():
-                    nxt = torch.cat([s.next_obs, self.actor_target(s.next_obs)], 1)
+                    nxt = torch.cat([s.next_obs, s.context, self.actor_target(s.next_obs)], 1)
                     target = r + self.discount * (1.0 - s.dones) * self.critic_target(nxt)
-            q = self.critic(torch.cat([s.obs, s.actions], 1))
+            q = self.critic(torch.cat([s.obs, s.context, s.actions], 1))
             critic_loss = torch.nn.functional.mse_loss(q, target)
             self.critic_optim.zero_grad(set_to_none=True)
             critic_loss.backward()
@@ -390,7 +404,7 @@ class DDPG:
             for p in critic_params:  # the actor step must not leave gradients on the critic
                 p.requires_grad_(False)
             z, residual = self.actor.preact_and_residual(s.obs)
-            actor_loss = -self.critic(torch.cat([s.obs, torch.sigmoid(z)], 1)).mean()
+            actor_loss = -self.critic(torch.cat([s.obs, s.context, torch.sigmoid(z)], 1)).mean()
             if self.residual_penalty and self.actor.prior is not None:
                 # the prior is worth more than a critic's noisy gradient: leave it only where the critic insists
                 actor_loss = actor_loss + self.residual_penalty * (residual**2).mean()

@@ -3,9 +3,11 @@
 High-level controller (HLC, a :class:`~autoq.agents.ddpg.DDPG` with a 2-d action): observes the layer
 (observations.py) and outputs the activation QBN of the layer and a goal, the mean weight QBN its
 kernels should reach. Its transitions follow HAQ: every layer step gets the episode's extrinsic
-reward (standardised when sampled, see :class:`~autoq.agents.ddpg.DDPG`), bootstraps from the next
-layer's step with ``discount``, and the last layer's step is terminal. With ``relabel`` (HIRO), the
-stored goal is replaced by the mean QBN the kernels actually got.
+reward (standardised when sampled, see :class:`~autoq.agents.ddpg.DDPG`). With ``joint_critic``
+each step is terminal and its critic also sees the other layers' actions of the episode (a
+centralised critic: the reward depends on all of them); without, a step bootstraps from the next
+layer's step with ``discount`` and the last is terminal. With ``relabel`` (HIRO), the stored goal is
+replaced by the mean QBN the kernels actually got.
 
 Low-level controller (LLC, a DDPG with a 1-d action): observes each kernel plus the goal and outputs
 the kernel's QBN. With ``goal_prior`` its actor is residual around the action of the mean QBN the
@@ -46,7 +48,7 @@ class HierarchicalAgent(Agent):
         super().__init__(spec, config, seed)
         if name is not None:
             self.name = name
-        self.high = self._make_ddpg(obs_mod.LAYER_OBS, 2)
+        self.high = self._make_ddpg(obs_mod.LAYER_OBS, 2, context_dim=2 * spec.n_layers if self.config.joint_critic else 0)
         prior = None
         if self.config.goal_prior:
             # the bin-centre action of the mean QBN the remaining kernels need to meet the goal, as an
@@ -62,6 +64,7 @@ class HierarchicalAgent(Agent):
         super()._reset_episode()
         n = self.spec.n_layers
         self._high_actions = np.zeros((n, 2), np.float32)
+        self._chosen_actions = np.zeros((n, 2), np.float32)  # before the search's limits: the joint critic's context
         self._low_obs: list[np.ndarray] = [np.zeros((0, obs_mod.KERNEL_OBS), np.float32)] * n
         self._low_actions: list[np.ndarray] = [np.zeros(0, np.float32)] * n
 
@@ -75,6 +78,7 @@ class HierarchicalAgent(Agent):
         u = self.rng.random(2)
         a_act = truncated_normal(float(mu[0]), sigma, float(u[0]))
         a_goal = truncated_normal(float(mu[1]), sigma, float(u[1]))
+        self._chosen_actions[i] = (a_act, a_goal)
         a_bits, a_act = self._capped_act_bits(a_act, act_max)
         goal = self.w_lo + a_goal * (self.goal_hi - self.w_lo)
         if goal > goal_max:
@@ -102,7 +106,11 @@ class HierarchicalAgent(Agent):
         actions[:, 0] = self._applied_act_actions(actions[:, 0], a_bits)
         if self.config.relabel:
             actions[:, 1] = self._goal_to_action(achieved)
-        self._store_layer_steps(self.high, actions, reward)
+        # the other layers' decisions as made, not as the budget left them: under a budget, what a
+        # layer takes limits the layers after it, and a critic told their limited outcomes would not
+        # see that cost of its own action
+        context = self._chosen_actions if self.config.joint_critic else None
+        self._store_layer_steps(self.high, actions, reward, context)
 
         # low level: shaped reward per layer, one-step transitions, a uniform subsample of the kernels
         goal_error = np.abs(goals - achieved) / max(self.w_hi - self.w_lo, 1)
