@@ -493,10 +493,9 @@ class Agent:
         dones[-1] = 1.0
         ctx = None
         if context is not None:
-            ctx = np.repeat(context.reshape(1, -1), n, 0)
-            k = context.shape[1]
-            for i in range(n):
-                ctx[i, i * k : (i + 1) * k] = 0.0
+            ctx = np.repeat(np.asarray(context, np.float32)[None], n, 0)  # [step, layer, k]
+            ctx[np.arange(n), np.arange(n)] = 0.0
+            ctx = ctx.reshape(n, -1)
             dones[:] = 1.0
         ddpg.buffer.add(obs, actions, np.zeros(n), np.full(n, reward), next_obs, dones, ctx)
 
