@@ -312,6 +312,7 @@ def test_high_level_critic_sees_the_other_layers_decisions(task: SyntheticTask):
             others = np.delete(np.arange(n), i)
             np.testing.assert_allclose(row[others], actions[others], rtol=1e-6)
 
+
 def test_uniform_sweeps_network_wise_pairs(task: SyntheticTask):
     agent = create_agent("uniform", task.spec)
     seen = []
