@@ -272,45 +272,64 @@ def test_greedy_episode_does_not_learn(task: SyntheticTask):
     assert len(agent.high.buffer) == len(before["agent"]["high"]["buffer"]["obs"])
 
 
-def test_stored_actions_are_the_applied_ones(task: SyntheticTask):
-    """Bits the search lowers after the agent chose them are stored as applied; relabel stores achieved goals."""
-    agent = create_agent("autoq", task.spec, AgentConfig(relabel=True, **{k: getattr(SMALL, k) for k in (
-        "hidden", "batch_size", "buffer_size", "kernel_samples_per_episode")}), seed=0)
-    spec = task.spec
+def _lowered_episode(agent, spec) -> list[int]:
+    """One exploring episode whose bits the search then lowers to 1 (weights) and 2 (activations); the chosen activation QBNs."""
     agent.begin_episode()
     w, a = [], []
     for i in range(spec.n_layers):
         a.append(agent.act_layer(i).act_bits)
         w.append(agent.act_kernels(i))
-    w_final = [np.ones_like(b) for b in w]  # the search lowered everything to 1 bit
-    a_final = [2] * spec.n_layers
-    agent.end_episode(-1.0, w_final, a_final)
+    agent.end_episode(-1.0, [np.ones_like(b) for b in w], [2] * spec.n_layers)
+    return a
+
+
+@pytest.mark.parametrize("joint", [False, True])
+def test_stored_actions_after_the_search_lowered_the_bits(task: SyntheticTask, joint: bool):
+    """Kernels store the bits applied. HAQ's high-level scheme stores the activation QBNs applied, the
+    joint critic the decisions as made; with relabel both store the goals achieved."""
+    spec = task.spec
+    config = AgentConfig(relabel=True, joint_critic=joint, **{k: getattr(SMALL, k) for k in (
+        "hidden", "batch_size", "buffer_size", "kernel_samples_per_episode")})
+    agent = create_agent("autoq", spec, config, seed=0)
+    chosen = _lowered_episode(agent, spec)
     lo_actions = agent.low.buffer.actions[: len(agent.low.buffer), 0]
     assert {action_to_bits(float(x), 1, 8) for x in lo_actions} == {1}
     hi_actions = agent.high.buffer.actions[: spec.n_layers]
-    assert {action_to_bits(float(x), 2, 8) for x in hi_actions[:, 0]} == {2}
+    assert [action_to_bits(float(x), 2, 8) for x in hi_actions[:, 0]] == (chosen if joint else [2] * spec.n_layers)
+    assert chosen != [2] * spec.n_layers  # the seed's episode did choose more than 2 bits somewhere
     assert np.allclose(hi_actions[:, 1], 0.0)  # achieved mean 1 bit = bottom of the goal range
 
 
-def test_high_level_critic_sees_the_other_layers_decisions(task: SyntheticTask):
-    """Joint critic: each layer step is terminal and its context holds every other layer's (activation, goal) action."""
+def test_joint_critic_sees_one_decision_from_every_layer_step(task: SyntheticTask):
+    """Joint critic: terminal layer steps, each with the other layers' decisions and its own slot; the
+    critic's input puts the step's action into that slot, so all steps of an episode show the same vector."""
     spec = task.spec
     n = spec.n_layers
-    for joint in (True, False):
-        agent = create_agent("autoq", spec, dataclasses.replace(SMALL, joint_critic=joint), seed=0)
-        task.run_episode(agent)
-        buf = agent.high.buffer
-        assert buf.context.shape[1] == (2 * n if joint else 0)
-        if not joint:
-            assert buf.dones[:n, 0].tolist() == [0.0] * (n - 1) + [1.0]
-            continue
-        assert buf.dones[:n, 0].tolist() == [1.0] * n
-        actions = buf.actions[:n]  # no limits here: the actions as chosen are the actions applied
-        for i in range(n):
-            row = buf.context[i].reshape(n, 2)
-            assert np.allclose(row[i], 0.0)
-            others = np.delete(np.arange(n), i)
-            np.testing.assert_allclose(row[others], actions[others], rtol=1e-6)
+    agent = create_agent("autoq", spec, SMALL, seed=0)
+    task.run_episode(agent)
+    buf = agent.high.buffer
+    assert buf.dones[:n, 0].tolist() == [1.0] * n
+    assert buf.context.shape[1] == 3 * n
+    np.testing.assert_array_equal(buf.context[:n, 2 * n :], np.eye(n))
+    for i in range(n):
+        assert np.allclose(buf.context[i, : 2 * n].reshape(n, 2)[i], 0.0)
+    s = buf.gather(np.arange(n))
+    joint = agent.high.critic_input(s.obs, s.context, s.actions).numpy()
+    np.testing.assert_allclose(joint, np.repeat(buf.actions[:n].reshape(1, -1), n, 0), rtol=1e-6)
+    # the actor's action goes into the same slot: changing it changes only that layer's entries
+    moved = agent.high.critic_input(s.obs, s.context, torch.full_like(s.actions, 0.25)).numpy().reshape(n, n, 2)
+    for i in range(n):
+        np.testing.assert_allclose(moved[i, i], [0.25, 0.25])
+        np.testing.assert_allclose(np.delete(moved[i], i, 0), np.delete(buf.actions[:n], i, 0), rtol=1e-6)
+
+
+def test_haq_scheme_without_the_joint_critic(task: SyntheticTask):
+    """``joint_critic=False``: layer steps bootstrap from the next one, the last is terminal, no context."""
+    agent = create_agent("autoq", task.spec, dataclasses.replace(SMALL, joint_critic=False), seed=0)
+    task.run_episode(agent)
+    n = task.spec.n_layers
+    assert agent.high.buffer.context.shape[1] == 0
+    assert agent.high.buffer.dones[:n, 0].tolist() == [0.0] * (n - 1) + [1.0]
 
 
 def test_uniform_sweeps_network_wise_pairs(task: SyntheticTask):

@@ -29,7 +29,7 @@ from autoq.utils.registry import Registry
 from . import observations as obs_mod
 from .ddpg import DDPG, NoiseSchedule, Prior
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 
 def _opt(default: object, help: str) -> Any:
@@ -53,7 +53,7 @@ class AgentConfig:
     warmup_episodes: int = _opt(100, "episodes at constant noise before the decay starts")
     noise_decay: float = _opt(0.99, "multiplicative noise decay per episode after the warm-up")
     zeta: float = _opt(0.5, "weight of the extrinsic reward in the low-level shaped reward (0 = plain HIRO)")
-    joint_critic: bool = _opt(True, "the high-level critic also sees every other layer's activation and goal actions of the episode")
+    joint_critic: bool = _opt(True, "the high-level critic values the episode's joint decisions: every layer's activation and goal actions")
     relabel: bool = _opt(False, "HIRO relabeling: store high-level goals as the mean weight QBN actually achieved")
     goal_prior: bool = _opt(True, "the low-level actor outputs the goal's action plus a learned deviation (residual)")
     kernel_noise: float = _opt(0.1, "the low-level controller's exploration noise, as a fraction of the high-level one's")
@@ -430,7 +430,8 @@ class Agent:
     def _norm_w(self, bits: np.ndarray | float) -> np.ndarray | float:
         return (bits - self.w_lo) / max(self.w_hi - self.w_lo, 1)
 
-    def _make_ddpg(self, obs_dim: int, act_dim: int, ext_weight: float = 1.0, prior: Prior | None = None, context_dim: int = 0) -> DDPG:
+    def _make_ddpg(self, obs_dim: int, act_dim: int, ext_weight: float = 1.0, prior: Prior | None = None, **critic: Any) -> DDPG:
+        """A DDPG learner with the config's hyperparameters; ``critic``: its context and input (see :class:`DDPG`)."""
         c = self.config
         return DDPG(
             obs_dim,
@@ -449,7 +450,7 @@ class Agent:
             ext_weight=ext_weight,
             prior=prior,
             residual_penalty=c.residual_penalty,  # acts only on an actor with a prior
-            context_dim=context_dim,
+            **critic,
         )
 
     def _capped_act_bits(self, a: float, act_max: int) -> tuple[int, float]:
@@ -481,23 +482,13 @@ class Agent:
         k = self.config.kernel_samples_per_episode
         return np.sort(self.rng.choice(total, size=k, replace=False)) if total > k else np.arange(total)
 
-    def _store_layer_steps(self, ddpg: DDPG, actions: np.ndarray, reward: float, context: np.ndarray | None = None) -> None:
-        """HAQ's layer transitions: each step bootstraps from the next layer's, the last is terminal.
-
-        With ``context`` ([n, k], what every layer decided in the episode), every step is terminal and
-        its critic sees the other layers' rows (its own zeroed): the reward is a function of them all.
-        """
+    def _store_layer_steps(self, ddpg: DDPG, actions: np.ndarray, reward: float) -> None:
+        """HAQ's layer transitions: each step bootstraps from the next layer's, the last is terminal."""
         n, obs = self.spec.n_layers, self._layer_obs
         next_obs = np.concatenate([obs[1:], np.zeros_like(obs[:1])])
         dones = np.zeros(n, np.float32)
         dones[-1] = 1.0
-        ctx = None
-        if context is not None:
-            ctx = np.repeat(np.asarray(context, np.float32)[None], n, 0)  # [step, layer, k]
-            ctx[np.arange(n), np.arange(n)] = 0.0
-            ctx = ctx.reshape(n, -1)
-            dones[:] = 1.0
-        ddpg.buffer.add(obs, actions, np.zeros(n), np.full(n, reward), next_obs, dones, ctx)
+        ddpg.buffer.add(obs, actions, np.zeros(n), np.full(n, reward), next_obs, dones)
 
     def _layer_updates(self) -> int:
         n = self.config.layer_updates_per_episode

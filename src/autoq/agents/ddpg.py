@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -35,6 +35,14 @@ class ReplaySamples(NamedTuple):
     next_obs: torch.Tensor
     dones: torch.Tensor  # [B, 1]; 1 where the critic target does not bootstrap
     context: torch.Tensor  # [B, context_dim] what only the critic sees (empty without context)
+
+
+CriticInput = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def concat_input(obs: torch.Tensor, context: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """The default critic input: observation, context and action side by side."""
+    return torch.cat([obs, context, actions], 1)
 
 
 class ReplayBuffer:
@@ -287,10 +295,11 @@ class DDPG:
     Actor loss: ``-Q(s, mu(s))``. Actions live in [0, 1]^act_dim (sigmoid output); mapping them to
     bits is the agent's job.
 
-    ``context_dim`` columns, stored with each transition, are seen by the critic only, between the
-    observation and the action: a centralised critic (MADDPG, Lowe et al. 2017) that is told what
-    else happened in the episode, so that it need not average over it. A bootstrapped target reuses
-    the transition's own context; the hierarchical agent stores such steps as terminal.
+    ``context_dim`` columns, stored with each transition, are seen by the critic only: a centralised
+    critic (MADDPG, Lowe et al. 2017) that is told what else happened in the episode, so that it
+    need not average over it. ``critic_input(obs, context, actions)`` builds the critic's input
+    (``critic_dim`` wide; default :func:`concat_input`); the actor's loss passes its own action
+    through it the same way. A bootstrapped target reuses the transition's own context.
     """
 
     def __init__(
@@ -313,6 +322,8 @@ class DDPG:
         prior: Prior | None = None,
         residual_penalty: float = 0.0,
         context_dim: int = 0,
+        critic_input: CriticInput = concat_input,
+        critic_dim: int | None = None,
     ) -> None:
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.residual_penalty = residual_penalty
@@ -321,9 +332,11 @@ class DDPG:
         self.tau, self.discount, self.batch_size = tau, discount, batch_size
         self.rng = rng
         self.actor = Actor(obs_dim, hidden, act_dim, torch_gen, prior)
-        self.critic = _mlp(obs_dim + context_dim + act_dim, hidden, 1, torch_gen, squash=False)
+        self.critic_input = critic_input
+        critic_dim = obs_dim + context_dim + act_dim if critic_dim is None else critic_dim
+        self.critic = _mlp(critic_dim, hidden, 1, torch_gen, squash=False)
         self.actor_target = Actor(obs_dim, hidden, act_dim, torch_gen, prior)
-        self.critic_target = _mlp(obs_dim + context_dim + act_dim, hidden, 1, torch_gen, squash=False)
+        self.critic_target = _mlp(critic_dim, hidden, 1, torch_gen, squash=False)
         self.actor_target.load_state_dict(self.actor.state_dict())
         self.critic_target.load_state_dict(self.critic.state_dict())
         for p in (*self.actor_target.parameters(), *self.critic_target.parameters()):
@@ -393,9 +406,9 @@ class DDPG:
                 target = r  # nothing to bootstrap: skip the target networks' forward
             else:
                 with torch.no_grad():
-                    nxt = torch.cat([s.next_obs, s.context, self.actor_target(s.next_obs)], 1)
+                    nxt = self.critic_input(s.next_obs, s.context, self.actor_target(s.next_obs))
                     target = r + self.discount * (1.0 - s.dones) * self.critic_target(nxt)
-            q = self.critic(torch.cat([s.obs, s.context, s.actions], 1))
+            q = self.critic(self.critic_input(s.obs, s.context, s.actions))
             critic_loss = torch.nn.functional.mse_loss(q, target)
             self.critic_optim.zero_grad(set_to_none=True)
             critic_loss.backward()
@@ -404,7 +417,7 @@ class DDPG:
             for p in critic_params:  # the actor step must not leave gradients on the critic
                 p.requires_grad_(False)
             z, residual = self.actor.preact_and_residual(s.obs)
-            actor_loss = -self.critic(torch.cat([s.obs, s.context, torch.sigmoid(z)], 1)).mean()
+            actor_loss = -self.critic(self.critic_input(s.obs, s.context, torch.sigmoid(z))).mean()
             if self.residual_penalty and self.actor.prior is not None:
                 # the prior is worth more than a critic's noisy gradient: leave it only where the critic insists
                 actor_loss = actor_loss + self.residual_penalty * (residual**2).mean()

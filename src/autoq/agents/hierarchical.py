@@ -2,11 +2,12 @@
 
 High-level controller (HLC, a :class:`~autoq.agents.ddpg.DDPG` with a 2-d action): observes the layer
 (observations.py) and outputs the activation QBN of the layer and a goal, the mean weight QBN its
-kernels should reach. Its transitions follow HAQ: every layer step gets the episode's extrinsic
-reward (standardised when sampled, see :class:`~autoq.agents.ddpg.DDPG`). With ``joint_critic``
-each step is terminal and its critic also sees the other layers' actions of the episode (a
-centralised critic: the reward depends on all of them); without, a step bootstraps from the next
-layer's step with ``discount`` and the last is terminal. With ``relabel`` (HIRO), the stored goal is
+kernels should reach. Every layer step gets the episode's extrinsic reward (standardised when
+sampled, see :class:`~autoq.agents.ddpg.DDPG`). With ``joint_critic`` each step is terminal and the
+critic values the episode's joint decision, every layer's (activation, goal) action with the step's
+own action in its layer's slot (a centralised critic: the reward depends on all of them, and all
+layers' steps then teach one function); without, HAQ's scheme: a step bootstraps from the next
+layer's step with ``discount``, the last is terminal. With ``relabel`` (HIRO), the stored goals are
 replaced by the mean QBN the kernels actually got.
 
 Low-level controller (LLC, a DDPG with a 1-d action): observes each kernel plus the goal and outputs
@@ -30,12 +31,13 @@ import dataclasses
 import math
 
 import numpy as np
+import torch
 
 from autoq.utils.threads import side_by_side
 
 from . import observations as obs_mod
 from .base import AGENTS, Agent, AgentConfig, NetworkSpec
-from .ddpg import Prior, truncated_normal
+from .ddpg import CriticInput, Prior, truncated_normal
 from .kernel_policy import run_kernel_policy
 
 
@@ -48,7 +50,11 @@ class HierarchicalAgent(Agent):
         super().__init__(spec, config, seed)
         if name is not None:
             self.name = name
-        self.high = self._make_ddpg(obs_mod.LAYER_OBS, 2, context_dim=2 * spec.n_layers if self.config.joint_critic else 0)
+        joint = {}
+        if self.config.joint_critic:
+            n = spec.n_layers
+            joint = dict(context_dim=3 * n, critic_input=_slotted(n, 2), critic_dim=2 * n)
+        self.high = self._make_ddpg(obs_mod.LAYER_OBS, 2, **joint)
         prior = None
         if self.config.goal_prior:
             # the bin-centre action of the mean QBN the remaining kernels need to meet the goal, as an
@@ -64,7 +70,7 @@ class HierarchicalAgent(Agent):
         super()._reset_episode()
         n = self.spec.n_layers
         self._high_actions = np.zeros((n, 2), np.float32)
-        self._chosen_actions = np.zeros((n, 2), np.float32)  # before the search's limits: the joint critic's context
+        self._chosen_actions = np.zeros((n, 2), np.float32)  # before the search's limits: what the joint critic values
         self._low_obs: list[np.ndarray] = [np.zeros((0, obs_mod.KERNEL_OBS), np.float32)] * n
         self._low_actions: list[np.ndarray] = [np.zeros(0, np.float32)] * n
 
@@ -101,16 +107,14 @@ class HierarchicalAgent(Agent):
         n = self.spec.n_layers
         achieved = np.array([float(b.mean()) for b in w_bits])
         goals = np.array(self._goals, np.float64)
-        # high level: the actions as applied (the search may have lowered bits after the agent chose them)
-        actions = self._high_actions.copy()
-        actions[:, 0] = self._applied_act_actions(actions[:, 0], a_bits)
-        if self.config.relabel:
-            actions[:, 1] = self._goal_to_action(achieved)
-        # the other layers' decisions as made, not as the budget left them: under a budget, what a
-        # layer takes limits the layers after it, and a critic told their limited outcomes would not
-        # see that cost of its own action
-        context = self._chosen_actions if self.config.joint_critic else None
-        self._store_layer_steps(self.high, actions, reward, context)
+        if self.config.joint_critic:
+            self._store_joint_steps(reward, achieved)
+        else:  # HAQ's: the actions as applied (the search may have lowered bits after the agent chose them)
+            actions = self._high_actions.copy()
+            actions[:, 0] = self._applied_act_actions(actions[:, 0], a_bits)
+            if self.config.relabel:
+                actions[:, 1] = self._goal_to_action(achieved)
+            self._store_layer_steps(self.high, actions, reward)
 
         # low level: shaped reward per layer, one-step transitions, a uniform subsample of the kernels
         goal_error = np.abs(goals - achieved) / max(self.w_hi - self.w_lo, 1)
@@ -122,6 +126,23 @@ class HierarchicalAgent(Agent):
         m = len(idx)
         self.low.buffer.add(low_obs[idx], low_act[idx], low_rew[idx], np.full(m, reward), low_obs[idx], np.ones(m, np.float32))
         return {"goal_error": float(goal_error.mean()), "mean_weight_bits": float(np.concatenate(w_bits).mean())}
+
+    def _store_joint_steps(self, reward: float, achieved: np.ndarray) -> None:
+        """One terminal step per layer; its context: every other layer's decision, then its own slot (one-hot).
+
+        The decisions as made, not as the search's limits left them: under a budget, what one layer
+        takes limits the layers after it, and a critic told the limited outcomes would not see that
+        cost of a layer's action.
+        """
+        n = self.spec.n_layers
+        joint = self._chosen_actions.copy()
+        if self.config.relabel:
+            joint[:, 1] = self._goal_to_action(achieved)
+        others = np.repeat(joint[None], n, 0)
+        others[np.arange(n), np.arange(n)] = 0.0
+        context = np.concatenate([others.reshape(n, -1), np.eye(n, dtype=np.float32)], 1)
+        obs = self._layer_obs
+        self.high.buffer.add(obs, joint, np.zeros(n), np.full(n, reward), obs, np.ones(n, np.float32), context)
 
     def learn(self) -> dict[str, float]:
         # the controllers share nothing but the random generator: draw both minibatch plans here,
@@ -149,6 +170,18 @@ class HierarchicalAgent(Agent):
     def _load(self, state: dict) -> None:
         self.high.load_state_dict(state["high"])
         self.low.load_state_dict(state["low"])
+
+
+def _slotted(n: int, k: int) -> CriticInput:
+    """Critic input of a joint step: the context's [n, k] decisions with the step's own action written
+    into its slot (the one-hot after them), so that every layer's step of an episode shows the critic
+    the same joint decision. The layer's observation is left out: given the decisions, it adds nothing."""
+
+    def build(obs: torch.Tensor, context: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        others, own = context[:, : n * k].view(-1, n, k), context[:, n * k :]
+        return (others + own[:, :, None] * actions[:, None, :]).reshape(-1, n * k)
+
+    return build
 
 
 @AGENTS.register("autoq")
