@@ -298,8 +298,8 @@ class DDPG:
     ``context_dim`` columns, stored with each transition, are seen by the critic only: a centralised
     critic (MADDPG, Lowe et al. 2017) that is told what else happened in the episode, so that it
     need not average over it. ``critic_input(obs, context, actions)`` builds the critic's input
-    (``critic_dim`` wide; default :func:`concat_input`); the actor's loss passes its own action
-    through it the same way. A bootstrapped target reuses the transition's own context.
+    (default :func:`concat_input`; the critic's width is read from it); the actor's loss passes its
+    own action through it the same way. A bootstrapped target reuses the transition's own context.
     """
 
     def __init__(
@@ -323,7 +323,6 @@ class DDPG:
         residual_penalty: float = 0.0,
         context_dim: int = 0,
         critic_input: CriticInput = concat_input,
-        critic_dim: int | None = None,
     ) -> None:
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.residual_penalty = residual_penalty
@@ -333,7 +332,7 @@ class DDPG:
         self.rng = rng
         self.actor = Actor(obs_dim, hidden, act_dim, torch_gen, prior)
         self.critic_input = critic_input
-        critic_dim = obs_dim + context_dim + act_dim if critic_dim is None else critic_dim
+        critic_dim = critic_input(torch.zeros(1, obs_dim), torch.zeros(1, context_dim), torch.zeros(1, act_dim)).shape[1]
         self.critic = _mlp(critic_dim, hidden, 1, torch_gen, squash=False)
         self.actor_target = Actor(obs_dim, hidden, act_dim, torch_gen, prior)
         self.critic_target = _mlp(critic_dim, hidden, 1, torch_gen, squash=False)

@@ -53,7 +53,7 @@ class HierarchicalAgent(Agent):
         joint = {}
         if self.config.joint_critic:
             n = spec.n_layers
-            joint = dict(context_dim=3 * n, critic_input=_slotted(n, 2), critic_dim=2 * n)
+            joint = dict(context_dim=3 * n, critic_input=_slotted(n, 2))
         self.high = self._make_ddpg(obs_mod.LAYER_OBS, 2, **joint)
         prior = None
         if self.config.goal_prior:
