@@ -302,12 +302,14 @@ def test_stored_actions_after_the_search_lowered_the_bits(task: SyntheticTask, j
 
 def test_joint_critic_sees_one_decision_from_every_layer_step(task: SyntheticTask):
     """Joint critic: terminal layer steps, each with the other layers' decisions and its own slot; the
-    critic's input puts the step's action into that slot, so all steps of an episode show the same vector."""
+    critic's input puts the step's action into that slot, so all steps of an episode show the same
+    vector. Activation decisions are stored as the centres of their QBNs' bins."""
     spec = task.spec
     n = spec.n_layers
     agent = create_agent("autoq", spec, SMALL, seed=0)
-    task.run_episode(agent)
+    result = task.run_episode(agent)
     buf = agent.high.buffer
+    np.testing.assert_allclose(buf.actions[:n, 0], bits_to_action(result.a_bits.astype(np.float64), 2, 8), rtol=1e-6)
     assert buf.dones[:n, 0].tolist() == [1.0] * n
     assert buf.context.shape[1] == 3 * n
     np.testing.assert_array_equal(buf.context[:n, 2 * n :], np.eye(n))

@@ -4,10 +4,11 @@ High-level controller (HLC, a :class:`~autoq.agents.ddpg.DDPG` with a 2-d action
 (observations.py) and outputs the activation QBN of the layer and a goal, the mean weight QBN its
 kernels should reach. Every layer step gets the episode's extrinsic reward (standardised when
 sampled, see :class:`~autoq.agents.ddpg.DDPG`). With ``joint_critic`` each step is terminal and the
-critic values the episode's joint decision, every layer's (activation, goal) action with the step's
-own action in its layer's slot (a centralised critic: the reward depends on all of them, and all
-layers' steps then teach one function); without, HAQ's scheme: a step bootstraps from the next
-layer's step with ``discount``, the last is terminal. With ``relabel`` (HIRO), the stored goals are
+critic values the episode's joint decision, every layer's (activation, goal) action (the activation
+action as the centre of its QBN's bin) with the step's own action in its layer's slot (a
+centralised critic: the reward depends on all of them, and all layers' steps then teach one
+function); without, HAQ's scheme: a step bootstraps from the next layer's step with ``discount``,
+the last is terminal. With ``relabel`` (HIRO), the stored goals are
 replaced by the mean QBN the kernels actually got.
 
 Low-level controller (LLC, a DDPG with a 1-d action): observes each kernel plus the goal and outputs
@@ -36,7 +37,7 @@ import torch
 from autoq.utils.threads import side_by_side
 
 from . import observations as obs_mod
-from .base import AGENTS, Agent, AgentConfig, NetworkSpec
+from .base import AGENTS, Agent, AgentConfig, NetworkSpec, action_to_bits, bits_to_action
 from .ddpg import CriticInput, Prior, truncated_normal
 from .kernel_policy import run_kernel_policy
 
@@ -84,7 +85,9 @@ class HierarchicalAgent(Agent):
         u = self.rng.random(2)
         a_act = truncated_normal(float(mu[0]), sigma, float(u[0]))
         a_goal = truncated_normal(float(mu[1]), sigma, float(u[1]))
-        self._chosen_actions[i] = (a_act, a_goal)
+        # the joint critic sees the activation decision as the centre of its bin: the reward depends on
+        # the bin alone, and where in the bin the noise put the action would be input noise to fit
+        self._chosen_actions[i] = (bits_to_action(action_to_bits(a_act, self.a_lo, self.a_hi), self.a_lo, self.a_hi), a_goal)
         a_bits, a_act = self._capped_act_bits(a_act, act_max)
         goal = self.w_lo + a_goal * (self.goal_hi - self.w_lo)
         if goal > goal_max:
