@@ -52,6 +52,25 @@ def resnet32_weights() -> Path:
 
 
 @pytest.fixture(scope="session")
+def cifar10_jpeg():
+    """The JPEG CIFAR-10 bundle (decoded once per session; the decoded arrays are cached on disk too)."""
+    from autoq.data import load_dataset
+
+    return load_dataset("cifar10-jpeg", require_shared("data/cifar10-jpeg/cifar10_jpeg.npz"))
+
+
+@pytest.fixture
+def jpeg_weights():
+    """``fn(model)``: the shared folder's JPEG CIFAR-10 weights of ``model`` (``resnet20``, ``mobilenet_v2``, ...)."""
+    return lambda model: require_shared(f"models/cifar10-jpeg/{model}.pth")
+
+
+@pytest.fixture
+def jpeg_npz() -> Path:
+    return require_shared("data/cifar10-jpeg/cifar10_jpeg.npz")
+
+
+@pytest.fixture(scope="session")
 def default_cache(tmp_path_factory):
     """A cache folder holding the trained embedded default (trained once for the whole session)."""
     import os

@@ -20,12 +20,12 @@ CIFAR_STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
 
 
 def test_registered_names() -> None:
-    assert list_datasets() == ["cifar10", "cifar10-subset", "digits", "fashion-mnist", "imagenet", "synthetic"]
-    assert list_datasets("cifar*") == ["cifar10", "cifar10-subset"]
+    assert list_datasets() == ["cifar10", "cifar10-jpeg", "cifar10-subset", "digits", "fashion-mnist", "imagenet", "synthetic"]
+    assert list_datasets("cifar*") == ["cifar10", "cifar10-jpeg", "cifar10-subset"]
 
 
 def test_unknown_data_set_and_option() -> None:
-    with pytest.raises(AutoQError, match="unknown data set 'mnist'; known: cifar10, cifar10-subset, digits"):
+    with pytest.raises(AutoQError, match="unknown data set 'mnist'; known: cifar10, cifar10-jpeg, cifar10-subset, digits"):
         load_dataset("mnist")
     with pytest.raises(AutoQError, match="data set 'digits' takes no option size"):
         load_dataset("digits", size=3)

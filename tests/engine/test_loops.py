@@ -6,7 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autoq.engine.loops import Accuracy, evaluate
+import math
+
+from autoq.engine.loops import Accuracy, evaluate, logits_of
 
 
 def test_evaluate_counts_hits_and_sums_the_loss():
@@ -24,3 +26,22 @@ def test_evaluate_counts_hits_and_sums_the_loss():
 
 def test_an_empty_split_scores_zero():
     assert Accuracy(0, 0, 0).to_dict() == {"top1": 0.0, "top5": 0.0, "n": 0, "loss": 0.0}
+
+
+def test_kl_from_reference_logits_and_the_reward_scores():
+    torch.manual_seed(1)
+    model, other = torch.nn.Linear(5, 4), torch.nn.Linear(5, 4)
+    batches = [(torch.randn(8, 5), torch.randint(0, 4, (8,))) for _ in range(3)]
+    reference = logits_of(other, batches)
+    acc = evaluate(model, batches, reference=reference)
+    x = torch.cat([b[0] for b in batches])
+    with torch.no_grad():
+        p_ref = F.softmax(other(x), 1)
+        expected = float((p_ref * (p_ref.log() - F.log_softmax(model(x), 1))).sum(1).mean())
+    assert acc.kl == pytest.approx(expected, rel=1e-5)
+    assert evaluate(other, batches, reference=reference).kl == pytest.approx(0.0, abs=1e-6)
+    assert acc.score("top1") == acc.top1
+    assert acc.score("loss") == pytest.approx(math.exp(-acc.loss))
+    assert acc.score("kl") == pytest.approx(math.exp(-expected), rel=1e-5)
+    with pytest.raises(ValueError, match="unknown reward metric 'auc'"):
+        acc.score("auc")

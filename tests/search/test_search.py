@@ -108,3 +108,18 @@ def test_accuracy_mode_reward(tiny):
             math.log(r["latency_s"] / refs["latency_s"]) + math.log(r["energy_j"] / refs["energy_j"]) + math.log(r["area"] / refs["area"])
         )
         assert r["reward"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("metric", ["loss", "kl"])
+def test_dense_reward_metrics_replace_accuracy_in_the_reward(tiny, metric):
+    result = search(progress=False, **{**tiny, "reward_metric": metric, "episodes": 2, "agent": "random"})
+    ref = result.references["uniform8"]
+    assert 0 < ref["score"] < 1 and ref["score"] != ref["accuracy"]
+    for r in result.episodes:
+        assert r["reward"] == pytest.approx(math.log(r["score"] / ref["score"]))
+        assert 0 < r["score"] <= 1
+
+
+def test_top1_reward_metric_is_the_accuracy(tiny):
+    result = search(progress=False, **{**tiny, "reward_metric": "top1", "episodes": 2, "agent": "random"})
+    assert all(r["score"] == r["accuracy"] for r in result.episodes)

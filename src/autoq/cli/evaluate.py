@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from autoq.cli import common
+from autoq.errors import AutoQError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     common.add_model_args(p)
     common.add_data_args(p)
     p.add_argument("--policy", default=None, help="policy JSON file or uniform:W:A (default: float)")
-    p.add_argument("--split", default="test", choices=["test", "reward", "calib", "train"], help="split to evaluate")
+    p.add_argument("--split", default="test", choices=["test", "holdout", "reward", "calib", "train"],
+                   help="split to evaluate (holdout: data sets with a held-out part, e.g. cifar10-jpeg)")
     common.add_dataclass_args(p, common.RunConfig, only=("seed", "weight_clip", "act_clip", "device"), keep_defaults=True)
     common.add_json_arg(p)
     p.set_defaults(func=run)
@@ -41,7 +43,10 @@ def run(args: argparse.Namespace) -> int:
         calibrate(model, iterate_batches(work.splits.calib, args.batch_size), device)
         label = args.policy
     model.to(device)
-    batches = iterate_batches(getattr(work.splits, args.split), args.batch_size, num_workers=args.workers)
+    split = getattr(work.splits, args.split)
+    if split is None:
+        raise AutoQError(f"{work.data.name} has no holdout split; choose --split test, reward, calib or train")
+    batches = iterate_batches(split, args.batch_size, num_workers=args.workers)
     acc = evaluate(model, batches, device)
     common.emit(
         args,

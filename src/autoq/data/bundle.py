@@ -11,6 +11,9 @@ from torch.utils.data import Dataset
 class DatasetBundle:
     """A data set's training and test parts, each yielding ``(image CxHxW float tensor, label int)``.
 
+    A data set with a fixed held-out part (``cifar10-jpeg``) has it as ``holdout``: the search takes
+    its reward images from there instead of from ``train``.
+
     Small data sets are in-memory ``TensorDataset``s (``.tensors`` = images, labels), already
     preprocessed; folder data sets (ImageNet) decode and preprocess per image.
     """
@@ -21,3 +24,4 @@ class DatasetBundle:
     num_classes: int
     input_shape: tuple[int, int, int]
     description: str = ""
+    holdout: Dataset | None = None  # images no model was trained on: the reward's, when the data set has them

@@ -52,9 +52,9 @@ def all_reduce_accuracy(acc: Accuracy, ctx: DistContext) -> Accuracy:
     if not ctx.active:
         return acc
     # one collective: float64 holds the counts exactly (below 2**53) next to the summed loss
-    t = torch.tensor([acc.correct1, acc.correct5, acc.n, acc.loss_sum], dtype=torch.float64, device=_comm_device(ctx))
+    t = torch.tensor([acc.correct1, acc.correct5, acc.n, acc.loss_sum, acc.kl_sum], dtype=torch.float64, device=_comm_device(ctx))
     dist.all_reduce(t)
-    return Accuracy(int(t[0]), int(t[1]), int(t[2]), float(t[3]))
+    return Accuracy(int(t[0]), int(t[1]), int(t[2]), float(t[3]), float(t[4]))
 
 
 def all_reduce_sum(value: float, ctx: DistContext) -> float:

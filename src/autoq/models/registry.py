@@ -55,26 +55,43 @@ _CIFAR_PRETRAINED = {
 _USER_FORMS = "or path/to/file.py:factory, or the path of a TorchScript file"
 
 
+def _load_shared(model: nn.Module, name: str, rel: str | None) -> nn.Module:
+    """Load the shared folder's weights for ``name`` (``rel`` below it) into ``model``."""
+    from autoq.data.paths import shared_dir
+
+    if rel is None:
+        raise AutoQError(f"no pretrained weights for {name!r} are known; pass a state-dict file with --weights")
+    root = shared_dir()
+    path = root / rel if root is not None else None
+    if path is None or not path.is_file():
+        raise AutoQError(
+            f"pretrained {name} weights not found ({rel} under the shared folder); "
+            "set AUTOQ_SHARED to the folder holding them or pass the file with --weights"
+        )
+    load_weights(model, path)
+    return model
+
+
 def _cifar_build(name: str) -> Callable[[int | None, bool, Shape | None], nn.Module]:
     from autoq.models.cifar_resnet import DEPTHS, CifarResNet
 
     def build(num_classes: int | None, pretrained: bool, input_shape: Shape | None) -> nn.Module:
         model = CifarResNet(DEPTHS[name], num_classes or 10, in_channels=input_shape[0] if input_shape else 3)
-        if pretrained:
-            from autoq.data.paths import shared_dir
+        return _load_shared(model, name, _CIFAR_PRETRAINED.get(name)) if pretrained else model
 
-            rel = _CIFAR_PRETRAINED.get(name)
-            if rel is None:
-                raise AutoQError(f"no pretrained weights for {name!r} are known; pass a state-dict file with --weights")
-            root = shared_dir()
-            path = root / rel if root is not None else None
-            if path is None or not path.is_file():
-                raise AutoQError(
-                    f"pretrained {name} weights not found ({rel} under the shared folder); "
-                    "set AUTOQ_SHARED to the folder holding them or pass the file with --weights"
-                )
-            load_weights(model, path)
-        return model
+    return build
+
+
+def _cifar_stem_build(name: str) -> Callable[[int | None, bool, Shape | None], nn.Module]:
+    from autoq.models.cifar_stems import build_cifar_stem, pretrained_file
+
+    def build(num_classes: int | None, pretrained: bool, input_shape: Shape | None) -> nn.Module:
+        if input_shape is not None and input_shape[0] != 3:
+            raise AutoQError(f"{name} takes 3-channel images, not input shape {tuple(input_shape)}")
+        if pretrained and num_classes not in (None, 10):
+            raise AutoQError(f"the pretrained {name} has 10 classes; drop --num-classes or --pretrained")
+        model = build_cifar_stem(name, num_classes or 10)
+        return _load_shared(model, name, pretrained_file(name)) if pretrained else model
 
     return build
 
@@ -121,6 +138,14 @@ def _registry() -> Registry[_Entry]:
             name, (3, 32, 32), 10, "cifar10-subset", f"CIFAR ResNet-{depth}, option-A shortcuts{weights}"
         )
         reg.add(name, _Entry(spec, _cifar_build(name)))
+    from autoq.models.cifar_stems import CIFAR_STEM_MODELS
+
+    for name, base in CIFAR_STEM_MODELS.items():
+        spec = ModelSpec(
+            name, (3, 32, 32), 10, "cifar10-jpeg",
+            f"torchvision {base} with a CIFAR stem (pretrained: trained on JPEG CIFAR-10, shared folder)",
+        )
+        reg.add(name, _Entry(spec, _cifar_stem_build(name)))
     spec = ModelSpec(
         "digits-cnn", (1, 8, 8), 10, "digits", "small CNN of the embedded default (pretrained: trained once on digits)"
     )
@@ -196,8 +221,8 @@ def create_model(
     """Build the named model in eval mode, with random weights unless ``weights`` or ``pretrained``.
 
     ``weights`` is a state-dict file, loaded with ``weights_only=True``; ``pretrained`` takes
-    torchvision's weights (downloaded into the torch hub cache), the shared folder's CIFAR ResNet-20/32
-    weights, or the embedded default's digits-cnn weights. ``input_shape`` sets the input channels of
+    torchvision's weights (downloaded into the torch hub cache), the shared folder's CIFAR weights
+    (ResNet-20/32, the ``-cifar`` models), or the embedded default's digits-cnn weights. ``input_shape`` sets the input channels of
     the CIFAR ResNets and the small CNN, and the image size of torchvision's ViTs.
     """
     input_shape = _check_shape(input_shape)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from autoq.data import iterate_batches
 from autoq.engine.device import fast_memory_format
 from autoq.engine.distributed import DistContext, all_reduce_accuracy
-from autoq.engine.loops import Accuracy, evaluate
+from autoq.engine.loops import Accuracy, evaluate, logits_of
 from autoq.hardware import CostModel
 from autoq.quant import Policy, apply_policy, calibrate, set_policy
 from autoq.quant.fusion import fuse_for_inference
@@ -34,7 +34,7 @@ MAX_CACHED_BYTES = 2 * 1024**3
 
 @dataclass
 class Outcome:
-    """What one policy scored."""
+    """What one policy scored; ``score`` is the reward's accuracy term (``--reward-metric``)."""
 
     accuracy: float
     correct: int
@@ -47,13 +47,14 @@ class Outcome:
     avg_w_bits: float
     avg_a_bits: float
     reward: float = float("nan")
+    score: float = float("nan")
     eval_s: float = 0.0
     cost_s: float = 0.0
     extra: dict = field(default_factory=dict)
 
     def metrics(self) -> dict:
         return {
-            "reward": self.reward, "accuracy": self.accuracy, "latency_s": self.latency_s,
+            "reward": self.reward, "score": self.score, "accuracy": self.accuracy, "latency_s": self.latency_s,
             "energy_j": self.energy_j, "area": self.area, "bram36": self.bram36, "size_bits": self.size_bits,
             "avg_w_bits": self.avg_w_bits, "avg_a_bits": self.avg_a_bits,
         }
@@ -81,6 +82,7 @@ class QuantEnv:
             self.reward = None
         self.calib = [x.to(ctx.device, memory_format=fmt) for x in self.calib]
         self.infer = fuse_for_inference(self.qmodel)
+        self.reference = self._float_logits() if cfg.reward_metric == "kl" else None
         self._calibrated = False
         self._seen: dict[bytes, Accuracy] = {}
         self._start_state = (
@@ -96,6 +98,11 @@ class QuantEnv:
             w = modules[layer.name].weight.detach().float().reshape(layer.c_out, -1)
             out.append(torch.stack([w.std(dim=1, unbiased=False), w.abs().mean(dim=1), w.abs().amax(dim=1)], 1).cpu().numpy())
         return out
+
+    def _float_logits(self) -> list[torch.Tensor]:
+        """The float model's logits of this process's reward batches: the KL reward's reference."""
+        model = copy.deepcopy(self.float_model).to(self.ctx.device)
+        return logits_of(model, self.reward_batches(), self.ctx.device)
 
     def reward_batches(self):
         if self.reward is not None:
@@ -119,7 +126,7 @@ class QuantEnv:
         if self.cfg.calibrate == "episode" or not self._calibrated:
             calibrate(self.infer, self.calib)
             self._calibrated = True
-        local = evaluate(self.infer, self.reward_batches(), self.ctx.device)
+        local = evaluate(self.infer, self.reward_batches(), self.ctx.device, reference=self.reference)
         acc = all_reduce_accuracy(local, self.ctx)
         if key is not None:
             self._seen[key] = acc
@@ -151,7 +158,7 @@ class QuantEnv:
         t = time.perf_counter()
         rep = self.cost_model.evaluate(policy)
         return Outcome(
-            accuracy=acc.top1, correct=acc.correct1, n=acc.n,
+            accuracy=acc.top1, score=acc.score(self.cfg.reward_metric), correct=acc.correct1, n=acc.n,
             latency_s=rep.latency_s, energy_j=rep.energy_j, area=rep.area.utilisation,
             bram36=rep.area.bram36, size_bits=policy.size_bits(self.layers),
             avg_w_bits=policy.avg_weight_bits(self.layers), avg_a_bits=policy.avg_act_bits(self.layers),
@@ -169,9 +176,10 @@ class QuantEnv:
 
 
 def extrinsic_reward(out: Outcome, ref: Outcome, psi: dict[str, float]) -> float:
-    """``ψ_acc·log(acc/acc_ref) − Σ ψ_x·log(x/x_ref)`` (method.md §4); accuracy floored at half an image."""
+    """``ψ_acc·log(s/s_ref) − Σ ψ_x·log(x/x_ref)`` (method.md §4), ``s`` the score of ``--reward-metric``
+    (top-1 accuracy by default) floored at half an image, ``ref`` the uniform 8-bit policy."""
     floor = 0.5 / max(out.n, 1)
-    r = psi["acc"] * math.log(max(out.accuracy, floor) / max(ref.accuracy, floor))
+    r = psi["acc"] * math.log(max(out.score, floor) / max(ref.score, floor))
     for key, attr in (("latency", "latency_s"), ("energy", "energy_j"), ("area", "area")):
         if psi[key]:
             r -= psi[key] * math.log(getattr(out, attr) / getattr(ref, attr))
