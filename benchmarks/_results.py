@@ -30,7 +30,8 @@ def machine() -> str:
         pass
     import torch
 
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, torch {torch.__version__}"
+    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{os.cpu_count()} cores, {cpu}{gpu}, Python {platform.python_version()}, torch {torch.__version__}"
 
 
 def command() -> str:

@@ -2,6 +2,7 @@
 
     python benchmarks/search.py                       # ResNet-20 on cifar10-subset and ResNet-50 on synthetic data
     python benchmarks/search.py --cases resnet20 --episodes 10
+    python benchmarks/search.py --cases mobilenet_v2-cifar resnet18-cifar --device cuda --section search_speed_cuda
 
 For each case: a short search with the AutoQ agent and, after each of its last half of episodes,
 one float pass of the model over the same reward split (in memory, the batch size the search uses)
@@ -41,6 +42,9 @@ CASES = {
     "resnet20": dict(
         model="resnet20", weights="models/cifar10/resnet20-12fca82f.th", dataset="cifar10-subset", target=1.5,
     ),
+    # the JPEG CIFAR-10 bench: the reward on 1000 holdout images (the search's default size)
+    "mobilenet_v2-cifar": dict(model="mobilenet_v2-cifar", weights=None, pretrained=True, dataset="cifar10-jpeg", target=1.5),
+    "resnet18-cifar": dict(model="resnet18-cifar", weights=None, pretrained=True, dataset="cifar10-jpeg", target=1.5),
     "resnet50": dict(
         model="resnet50", weights=None, dataset="synthetic", reward_size=512, calib_size=32, batch_size=32, target=1.3,
     ),
@@ -50,19 +54,20 @@ CASES = {
 class FloatPass:
     """One float32 pass over the reward split with a copy of the model, images and model in layout ``fmt``."""
 
-    def __init__(self, work, batch_size: int, fmt: torch.memory_format) -> None:
-        self.model = copy.deepcopy(work.model).to(memory_format=fmt)
-        self.batches = [(x.contiguous(memory_format=fmt), y) for x, y in iterate_batches(work.splits.reward, batch_size)]
+    def __init__(self, work, batch_size: int, fmt: torch.memory_format, device: str = "cpu") -> None:
+        self.device = device
+        self.model = copy.deepcopy(work.model).to(device, memory_format=fmt)
+        self.batches = [(x.to(device).contiguous(memory_format=fmt), y.to(device)) for x, y in iterate_batches(work.splits.reward, batch_size)]
         self.times: list[float] = []
-        evaluate(self.model, self.batches[:1])  # warm-up
+        evaluate(self.model, self.batches[:1], device)  # warm-up
 
     def __call__(self) -> None:
         t = time.perf_counter()
-        evaluate(self.model, self.batches)
+        evaluate(self.model, self.batches, self.device)  # reads every batch's counts back: synchronised
         self.times.append(time.perf_counter() - t)
 
 
-def run_case(name: str, episodes: int) -> dict:
+def run_case(name: str, episodes: int, device: str = "cpu", random_weights: bool = False) -> dict:
     """A search of ``episodes`` episodes; after each of the last half, one float pass in each layout.
 
     An episode's wall time runs from the end of the previous episode's float passes to the moment
@@ -72,15 +77,19 @@ def run_case(name: str, episodes: int) -> dict:
     """
     spec = dict(CASES[name])
     target = spec.pop("target")
-    if spec["weights"]:
+    if random_weights:  # timing only: no operation's cost depends on the weights' values
+        spec.update(weights=None, pretrained=False)
+    if spec.get("weights"):
         root = shared_dir()
         if root is None or not (root / spec["weights"]).exists():
             raise SystemExit(f"{name}: shared weights not found (set AUTOQ_SHARED)")
         spec["weights"] = str(root / spec["weights"])
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = SearchConfig(**spec, episodes=episodes, agent="autoq", out=tmp, agent_options={"warmup_episodes": episodes})
+        cfg = SearchConfig(**spec, episodes=episodes, agent="autoq", out=tmp, device=device,
+                           agent_options={"warmup_episodes": episodes})
         work = build_workload(cfg)
-        given, cl = FloatPass(work, cfg.batch_size, torch.contiguous_format), FloatPass(work, cfg.batch_size, torch.channels_last)
+        given = FloatPass(work, cfg.batch_size, torch.contiguous_format, device)
+        cl = FloatPass(work, cfg.batch_size, torch.channels_last, device)
         del work
         marks: list[tuple[float, float]] = []  # (episode done, float passes done)
 
@@ -102,7 +111,7 @@ def run_case(name: str, episodes: int) -> dict:
     wall_mean = statistics.fmean(wall)
     parts = {key: mean(key) for key in ("eval_s", "agent_s", "cost_s")}
     return {
-        "case": name, "images": f"{cfg.reward_size} / {cfg.calib_size} / {cfg.batch_size}", "float_s": float_s,
+        "case": name, "device": device, "images": f"{cfg.reward_size} / {cfg.calib_size} / {cfg.batch_size}", "float_s": float_s,
         "float_range": (min(given.times), max(given.times)), "first_episode_s": rows[0]["episode_s"],
         "episode_s": episode_s, "ratio": episode_s / float_s, "target": target,
         "float_cl_s": float_cl_s, "ratio_cl": episode_s / float_cl_s, **parts,
@@ -115,15 +124,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--episodes", type=int, default=10, help="episodes per case (the last half are timed)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda: where the search and the float passes run")
+    parser.add_argument("--random-weights", action="store_true", help="random weights (timing only; where the shared weights are absent)")
+    parser.add_argument("--section", default="search_speed", help="RESULTS.md section to write (one per device)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument(
         "--system-malloc", action="store_true", help="leave glibc's allocator as it is (the command line makes it keep freed memory)"
     )
     args = parser.parse_args()
     allocator = "as glibc sets it" if args.system_malloc or not retain_freed_memory() else "keeping freed memory, as the command line does"
-    results = [run_case(c, args.episodes) for c in args.cases]
+    results = [run_case(c, args.episodes, args.device, args.random_weights) for c in args.cases]
     lines = [
-        f"torch threads: {torch.get_num_threads()}; allocator: {allocator}. Episode = rollout (agent + budget limits) + weight quantization + "
+        f"device: {args.device}{'; random weights' if args.random_weights else ''}; torch threads: {torch.get_num_threads()}; allocator: {allocator}. Episode = rollout (agent + budget limits) + weight quantization + "
         "calibration + reward-split pass + cost model + the agent's learning step + the run folder's files, wall time "
         "from one episode's end to the next's; after each timed episode (the last half), one float pass over the reward "
         "split in each layout. Ratio = median episode over median float pass. The search evaluates channels-last on a "
@@ -143,7 +155,8 @@ def main() -> None:
         )
     body = "\n".join(lines)
     print(body)
-    record("search_speed", "Search episode time against one float forward pass (benchmarks/search.py)", body, results=args.results)
+    title = "Search episode time against one float forward pass (benchmarks/search.py" + (f", {args.device})" if args.device != "cpu" else ")")
+    record(args.section, title, body, results=args.results)
 
 
 if __name__ == "__main__":

@@ -104,7 +104,7 @@ def test_accuracy_mode_reward(tiny):
     result = search(progress=False, **{**tiny, "mode": "accuracy", "budget": None, "episodes": 2, "agent": "random"})
     refs = result.references["uniform8"]
     for r in result.episodes:
-        expected = 2 * math.log(r["accuracy"] / refs["accuracy"]) - 0.5 * (
+        expected = 2 * math.log(r["score"] / refs["score"]) - 0.5 * (
             math.log(r["latency_s"] / refs["latency_s"]) + math.log(r["energy_j"] / refs["energy_j"]) + math.log(r["area"] / refs["area"])
         )
         assert r["reward"] == pytest.approx(expected)
