@@ -188,6 +188,7 @@ def search(
         agent_s = decision.agent_s + time.perf_counter() - t0
         within = budget.met(out) if budget else True
         row = {"episode": episode, **out.metrics(), "within_budget": within, "lowered": decision.lowered,
+               "trimmed": decision.trimmed,
                "eval_s": out.eval_s, "agent_s": agent_s, "cost_s": out.cost_s + decision.budget_s}
         row.update({f"agent_{k}": float(v) for k, v in (info or {}).items()})
         row["episode_s"] = time.perf_counter() - t_start
