@@ -141,9 +141,9 @@ class BudgetTracker:
     def weight_limits(self, i: int, a_bits: int, w_max: int) -> tuple[int, int]:
         """``(w_max, bits_sum_max)`` for layer ``i``'s kernels at ``a_bits`` activation bits.
 
-        The largest bit sum whose evenly spread policy fits, found by bisection (an even spread is the
-        cheapest way to place a sum in tiles, so this never cuts a choice that fits); an uneven choice
-        with the same sum can cost more, which :meth:`fit` checks exactly.
+        The largest bit sum whose evenly spread policy fits, found by bisection. An even spread is
+        about the cheapest way to place a sum in tiles, so this hardly ever cuts a choice that fits;
+        an uneven choice with the same sum can cost more, which :meth:`fit` checks exactly.
         """
         c, room, lo_bits = self.c_out[i], self.room(i), self.w_min[i]
 
