@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import command, record  # noqa: E402
+from _results import record  # noqa: E402
 
 
 def summarize(run: Path) -> dict[str, float]:
@@ -52,8 +52,8 @@ def summarize(run: Path) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", type=Path, required=True, help="run folder of the search before the change")
-    parser.add_argument("--after", type=Path, required=True, help="run folder of the search after the change")
+    parser.add_argument("--before", type=Path, required=True, help="run folder of the search before")
+    parser.add_argument("--after", type=Path, required=True, help="run folder of the search after")
     parser.add_argument("--search-command", default="", help="the autoq search command both runs used")
     parser.add_argument("--note", default="", help="one line on what changed between the runs")
     args = parser.parse_args()
@@ -72,12 +72,13 @@ def main() -> None:
         trimmed = "n/a" if s["trimmed_rate"] != s["trimmed_rate"] else f"{s['trimmed_rate']:.1%}"
         trim_mean = "n/a" if s["trimmed_mean"] != s["trimmed_mean"] else f"{s['trimmed_mean']:.2f}"
         row = (
-            f"| {label} | {s['episodes']} | {s['lowered_rate']:.1%} | {s['lowered_mean']:.3f} | {trimmed} | {trim_mean} "
+            f"| {label} | {s['episodes']} | {s['lowered_rate']:.1%} | {s['lowered_mean']:.3f} | {trimmed} "
+            f"| {trim_mean} "
             f"| {s['within']:.1%} | {s['best_acc']:.3f} | {s['last50_acc']:.3f} | {s['avg_w_bits']:.2f} |"
         )
         print(row)
         lines.append(row)
-    record("budget_fit", "Budget fit: episodes the budget lowered (benchmarks/budget_fit.py)", "\n".join(lines), cmd=command())
+    record("budget_fit", "Budget fit: episodes the budget lowered (benchmarks/budget_fit.py)", "\n".join(lines))
 
 
 if __name__ == "__main__":

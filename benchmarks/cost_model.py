@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import record  # noqa: E402
 
 from autoq.hardware import CostModel  # noqa: E402
+from autoq.hardware.cost import LIMITS  # noqa: E402
 from autoq.quant.discovery import discover_layers  # noqa: E402
 from autoq.quant.policy import Policy  # noqa: E402
 
@@ -67,7 +68,8 @@ def payoff_lines() -> list[str]:
         "Layers bound by compute / weight traffic / activation traffic (input reads and 32-bit output "
         "writes); on the spatial array the units fuse to 2, 4 or 8 bits, so 3/3 costs what 4/4 does.",
         "",
-        "| model | accelerator | bits w/a | latency ms | of 8/8 | of the step above | compute / weight / activation-bound layers |",
+        "| model | accelerator | bits w/a | latency ms | of 8/8 | of the step above "
+        "| compute / weight / activation-bound layers |",
         "|---|---|---|---|---|---|---|",
     ]
     for name in ("resnet20", "mobilenet_v2-cifar"):
@@ -78,7 +80,7 @@ def payoff_lines() -> list[str]:
             for b in (8, 6, 4, 3, 2):
                 rep = model.evaluate(Policy.uniform(layers, b, b))
                 ref = ref or rep.latency_s
-                counts = [sum(l.limited_by == k for l in rep.layers) for k in ("compute", "weight traffic", "activation traffic")]
+                counts = [sum(l.limited_by == k for l in rep.layers) for k in LIMITS]
                 step = f"{rep.latency_s / prev:.2f}" if prev else ""
                 row = (
                     f"| {name} | {kind} | {b}/{b} | {rep.latency_s * 1e3:.3f} | {rep.latency_s / ref:.2f} | {step} "

@@ -139,3 +139,18 @@ def test_four_bit_units_reject_eight_bit_policies():
     assert one(layer, 4, 4, four).compute_cycles == one(layer, 8, 8).compute_cycles
     with pytest.raises(AutoQError, match=r"layer .conv1.: weight bits 8 .*\(0\.\.4;"):
         one(layer, 8, 4, four)
+
+
+def test_resnet20_gains_little_below_four_bits():
+    # documented in docs/hardware-models.md, "Where lower bits buy nothing"
+    from autoq.engine.setup import build_model
+    from autoq.quant.policy import Policy
+
+    layers = build_model("resnet20").discovery.layers
+    model = CostModel(layers, SPATIAL)
+    rep = {b: model.evaluate(Policy.uniform(layers, b, b)) for b in (8, 6, 4, 3, 2)}
+    assert rep[6].latency_s == rep[8].latency_s and rep[3].latency_s == rep[4].latency_s
+    assert sum(l.bound == "memory" for l in rep[4].layers) == 14
+    assert sum(l.limited_by == "activation traffic" for l in rep[4].layers) == 13
+    assert rep[2].latency_s / rep[4].latency_s == pytest.approx(0.89, abs=0.01)
+    assert {l.fused_bits["weights"][0] for l in rep[3].layers} == {4}

@@ -167,3 +167,17 @@ def test_batch_scales_the_output_positions():
     b1 = CostModel([layer], TEMPORAL, batch=1).evaluate_bits([np.full(64, 4)], [4]).layers[0]
     b4 = CostModel([layer], TEMPORAL, batch=4).evaluate_bits([np.full(64, 4)], [4]).layers[0]
     assert b4.compute_cycles == 4 * b1.compute_cycles
+
+
+def test_resnet20_stays_compute_bound_so_bits_pay_all_the_way_down():
+    # documented in docs/hardware-models.md, "Where lower bits buy nothing"
+    from autoq.engine.setup import build_model
+    from autoq.quant.policy import Policy
+
+    layers = build_model("resnet20").discovery.layers
+    model = CostModel(layers, TEMPORAL)
+    rep = {b: model.evaluate(Policy.uniform(layers, b, b)) for b in (8, 4, 2)}
+    assert all(l.limited_by == "compute" for b in (8, 4) for l in rep[b].layers)
+    assert [l.name for l in rep[2].layers if l.limited_by != "compute"] == ["linear"]
+    assert rep[4].latency_s / rep[8].latency_s == pytest.approx(0.25, abs=0.01)
+    assert rep[2].latency_s / rep[4].latency_s == pytest.approx(0.25, abs=0.01)

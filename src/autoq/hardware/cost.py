@@ -352,7 +352,9 @@ class CostModel:
                 energy_parts_j={p: as_list[p][i] for p in ENERGY_PARTS},
                 bram36=as_list["bram"][i],
                 bound="compute" if as_list["comp"][i] >= as_list["mem"][i] else "memory",
-                limited_by=limited_by(as_list["comp"][i], as_list["mem"][i], as_list["w_traffic"][i], as_list["act_traffic"][i]),
+                limited_by=limited_by(
+                    as_list["comp"][i], as_list["mem"][i], as_list["w_traffic"][i], as_list["act_traffic"][i]
+                ),
                 cycles=as_list["cycles"][i],
                 compute_cycles=as_list["comp"][i],
                 memory_cycles=as_list["mem"][i],

@@ -186,7 +186,8 @@ class BudgetTracker:
         lo, hi = 1, most
         while lo < hi:
             mid = (lo + hi) // 2
-            lo, hi = (lo, mid) if self.layer_cost(i, lower_lowest_ranked(w, w_min, mid), a_bits) <= tol else (mid + 1, hi)
+            fits = self.layer_cost(i, lower_lowest_ranked(w, w_min, mid), a_bits) <= tol
+            lo, hi = (lo, mid) if fits else (mid + 1, hi)
         return lower_lowest_ranked(w, w_min, lo), a_bits, lo
 
     def commit(self, i: int, w_bits: np.ndarray, a_bits: int) -> None:
