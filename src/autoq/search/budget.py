@@ -6,8 +6,9 @@ the search keeps a running total: when layer ``L`` is decided, the layers before
 cost of their chosen bits and the layers after it at their minimum bits (exact too: a layer whose
 kernels share one width has no tile slack).
 
-Within a layer the agent is given a bit-sum limit, the largest sum whose even spread fits; tiles run
-at their widest kernel, so a spread choice with that sum can cost more. :meth:`BudgetTracker.fit`
+Within a layer the agent is given a bit-sum limit, the largest sum that an even spread or a two-width
+choice holding it fits; tiles run at their widest kernel, so another choice with that sum can cost
+more. :meth:`BudgetTracker.fit`
 therefore checks the exact (sorted-tile) cost of the bits the agent chose and, only if they overshoot
 the layer's room, lowers the kernels the agent ranked lowest, so the kernels it ranked highest keep
 their bits and a choice that fits is never changed.
@@ -94,6 +95,41 @@ def lower_lowest_ranked(w_bits: np.ndarray, w_min: int, steps: int) -> np.ndarra
     return out
 
 
+def _largest(lo: int, hi: int, fits: Callable[[int], bool]) -> int:
+    """Largest ``k`` in ``[lo, hi]`` with ``fits(k)``, for ``fits`` true at ``lo`` and true then false."""
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+    return lo
+
+
+def _even(total: int, n: int) -> np.ndarray:
+    """``n`` kernel widths summing to ``total``, as even as integers allow."""
+    base, extra = divmod(total, n)
+    bits = np.full(n, base)
+    bits[:extra] += 1
+    return bits
+
+
+def _two_width_sum(n: int, w_min: int, w_max: int, fits: Callable[[np.ndarray], bool], best: int) -> int:
+    """The larger of ``best`` and the largest sum of a fitting two-width choice of ``n`` kernels.
+
+    ``k`` kernels at ``hi``, the rest at ``lo``, for every pair with ``lo`` the minimum or ``hi`` the
+    maximum; pairs that cannot beat ``best`` are skipped.
+    """
+    pairs = {(w_min, hi) for hi in range(w_min + 1, w_max + 1)} | {(lo, w_max) for lo in range(w_min, w_max)}
+    for lo, hi in sorted(pairs, key=lambda p: (-p[1], -p[0])):
+        if n * hi <= best:
+            continue
+
+        def two(k: int, lo: int = lo, hi: int = hi) -> np.ndarray:
+            return np.concatenate([np.full(k, hi), np.full(n - k, lo)])
+
+        if fits(two(0)):
+            best = max(best, n * lo + _largest(0, n, lambda k: fits(two(k))) * (hi - lo))
+    return best
+
+
 class BudgetTracker:
     """Action limits that keep the network within ``limit`` given what is decided so far.
 
@@ -141,26 +177,24 @@ class BudgetTracker:
     def weight_limits(self, i: int, a_bits: int, w_max: int) -> tuple[int, int]:
         """``(w_max, bits_sum_max)`` for layer ``i``'s kernels at ``a_bits`` activation bits.
 
-        The largest bit sum whose evenly spread policy fits, found by bisection. An even spread is
-        about the cheapest way to place a sum in tiles, so this hardly ever cuts a choice that fits;
-        an uneven choice with the same sum can cost more, which :meth:`fit` checks exactly.
+        The largest bit sum that a fitting choice of one of two shapes holds: an even spread (on the
+        bit-serial array about the cheapest way to place a sum in tiles) or two widths, some kernels at
+        one and the rest at the other (on the bit-fusion array, whose cost moves in steps at the fused
+        precisions, this holds more bits than an even spread of the same cost). So the limit hardly
+        ever cuts a choice that fits; another choice with that sum can cost more, which :meth:`fit`
+        checks exactly.
         """
         c, room, lo_bits = self.c_out[i], self.room(i), self.w_min[i]
 
-        def fits(total: int) -> bool:
-            base, extra = divmod(total, c)
-            bits = np.full(c, base)
-            bits[:extra] += 1
+        def fits(bits: np.ndarray) -> bool:
             return self.layer_cost(i, bits, a_bits) <= room
 
-        lo, hi = c * lo_bits, c * w_max
-        if fits(hi):
-            return w_max, hi
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
-        top = min(w_max, lo - (c - 1) * lo_bits)  # one kernel may take what the others leave
-        return max(lo_bits, top), lo
+        if fits(np.full(c, w_max)):
+            return w_max, c * w_max
+        total = _largest(c * lo_bits, c * w_max, lambda t: fits(_even(t, c)))
+        total = _two_width_sum(c, lo_bits, w_max, fits, total)
+        top = min(w_max, total - (c - 1) * lo_bits)  # one kernel may take what the others leave
+        return max(lo_bits, top), total
 
     def fit(self, i: int, w_bits: np.ndarray, a_bits: int) -> tuple[np.ndarray, int, int]:
         """``(w_bits, a_bits, steps)``: layer ``i``'s choice, lowered as little as needed to fit its room.
