@@ -5,7 +5,9 @@ utilisation of one kernel-wise policy) on one core for ResNet-18 and ResNet-50 (
 with random kernel-wise policies, on both accelerators, with and without kernel sorting. Then prints
 the latency and energy of ResNet-20 (CIFAR) and ResNet-18 at uniform 8/8, 4/4 and 2/2 bits and of
 one random kernel-wise policy with and without sorting. Targets: 10,000/s (ResNet-18) and
-2,000/s (ResNet-50).
+2,000/s (ResNet-50). Last, where lower bits stop paying: ResNet-20 and a CIFAR MobileNetV2 at uniform
+8/8 down to 2/2 on both accelerators, with how many layers are bound by compute, weight traffic or
+activation traffic (the figures of "Where lower bits buy nothing" in docs/hardware-models.md).
 
     python benchmarks/cost_model.py [--seconds 1.0]
 """
@@ -29,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import record  # noqa: E402
 
 from autoq.hardware import CostModel  # noqa: E402
+from autoq.hardware.cost import LIMITS  # noqa: E402
 from autoq.quant.discovery import discover_layers  # noqa: E402
 from autoq.quant.policy import Policy  # noqa: E402
 
@@ -39,9 +42,54 @@ def model_layers(name: str):
     """Layers of a registered model (random weights: only the shapes matter)."""
     from autoq.models import create_model, model_spec
 
+    if name == "mobilenet_v2-cifar":
+        return cifar_mobilenet_v2_layers()
     spec = model_spec(name)
     model = create_model(name)
     return discover_layers(model, torch.zeros(1, *spec.input_shape)).layers
+
+
+def cifar_mobilenet_v2_layers():
+    """torchvision's MobileNetV2 for 10 classes with the usual CIFAR stem: stride 1 in the stem
+    convolution and in the first 24-channel block's depthwise convolution, 32x32 inputs."""
+    import torchvision
+
+    model = torchvision.models.mobilenet_v2(num_classes=10)
+    model.features[0][0].stride = (1, 1)
+    model.features[2].conv[1][0].stride = (1, 1)
+    return discover_layers(model, torch.zeros(1, 3, 32, 32)).layers
+
+
+def payoff_lines() -> list[str]:
+    """Latency at uniform 8/8 .. 2/2 and what bounds the layers: where lower bits stop paying."""
+    lines = [
+        "### Where lower bits buy nothing (batch 1, uniform policies)",
+        "",
+        "Layers bound by compute / weight traffic / activation traffic (input reads and 32-bit output "
+        "writes); on the spatial array the units fuse to 2, 4 or 8 bits, so 3/3 costs what 4/4 does.",
+        "",
+        "| model | accelerator | bits w/a | latency ms | of 8/8 | of the step above "
+        "| compute / weight / activation-bound layers |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in ("resnet20", "mobilenet_v2-cifar"):
+        layers = model_layers(name)
+        for kind in ("temporal", "spatial"):
+            model = CostModel(layers, kind)
+            ref = prev = None
+            for b in (8, 6, 4, 3, 2):
+                rep = model.evaluate(Policy.uniform(layers, b, b))
+                ref = ref or rep.latency_s
+                counts = [sum(l.limited_by == k for l in rep.layers) for k in LIMITS]
+                step = f"{rep.latency_s / prev:.2f}" if prev else ""
+                row = (
+                    f"| {name} | {kind} | {b}/{b} | {rep.latency_s * 1e3:.3f} | {rep.latency_s / ref:.2f} | {step} "
+                    f"| {' / '.join(map(str, counts))} of {len(layers)} |"
+                )
+                print(row, flush=True)
+                lines.append(row)
+                prev = rep.latency_s
+    return lines
 
 
 def random_policies(layers, n: int, seed: int = 0):
@@ -130,6 +178,7 @@ def main() -> None:
                 )
                 print(row, flush=True)
                 lines.append(row)
+    lines += [""] + payoff_lines()
     record("cost_model", "Hardware cost models (benchmarks/cost_model.py)", "\n".join(lines))
 
 

@@ -85,6 +85,16 @@ def test_user_file_with_every_key(tmp_path):
     assert isinstance(acc.clock_mhz, float) and isinstance(acc.dm, int)
 
 
+def test_weights_on_chip_is_optional_and_off_by_default(tmp_path):
+    assert not load_accelerator("temporal").weights_on_chip and not load_accelerator("spatial").weights_on_chip
+    data = _builtin("spatial")
+    del data["weights_on_chip"]
+    assert not load_accelerator(_write(tmp_path, data)).weights_on_chip
+    assert load_accelerator(_write(tmp_path, {"base": "temporal", "weights_on_chip": True})).weights_on_chip
+    with pytest.raises(AutoQError, match="'weights_on_chip' must be true or false, got 'yes'"):
+        load_accelerator(_write(tmp_path, {"base": "temporal", "weights_on_chip": "yes"}))
+
+
 def test_user_file_from_a_base(tmp_path):
     acc = load_accelerator(_write(tmp_path, {"base": "spatial", "name": "big", "cols_m": 32}))
     assert acc.kind == "spatial" and acc.cols_m == 32 and acc.rows_n == 8

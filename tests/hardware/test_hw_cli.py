@@ -67,3 +67,25 @@ def test_main_reports_user_errors_in_one_line(fake_model, capsys):
     assert main(["cost", "--hardware", "missing.yaml"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("autoq cost: error: accelerator 'missing.yaml'") and err.count("\n") == 1
+
+
+def test_text_marks_what_bounds_each_layer_and_the_fused_precisions():
+    policy = Policy.uniform(LAYERS, 3, 4)
+    obj, text = cost_cli.summarize(LAYERS, policy, "spatial")
+    assert "limited by" in text and "fused w/a" in text
+    assert [l["fused_bits"] for l in obj["layers"]] == [{"weights": [4], "act": 4}] * 3
+    for l in obj["layers"]:
+        assert l["limited_by"] in ("compute", "weight traffic", "activation traffic")
+        assert l["limited_by"] in text
+    assert "weights stream from DRAM" in text
+    _, text = cost_cli.summarize(LAYERS, policy, "temporal")
+    assert "fused w/a" not in text and "limited by" in text
+
+
+def test_text_counts_resident_weights(tmp_path):
+    board = tmp_path / "resident.yaml"
+    board.write_text("base: temporal\nweights_on_chip: true\n")
+    obj, text = cost_cli.summarize(LAYERS, Policy.uniform(LAYERS, 8, 8), str(board))
+    a = obj["area"]
+    assert a["weights_on_chip"] and a["bram36_weights"] == sum(l["bram36"] for l in obj["layers"]) > 0
+    assert f"({a['bram36_accelerator']} accelerator + {a['bram36_weights']} resident weights)" in text

@@ -16,6 +16,9 @@ from autoq.hardware import CostModel, CostReport, cost, load_accelerator
 from autoq.quant.policy import Policy
 
 ACCS = {"temporal": load_accelerator("temporal"), "spatial": load_accelerator("spatial")}
+# the same boards with the weights resident on chip: then their BRAM counts in the area
+RESIDENT = {f"{k}-resident": a.replace(weights_on_chip=True) for k, a in ACCS.items()}
+BOTH = {**ACCS, **RESIDENT}
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -100,13 +103,13 @@ def model_policy_change(draw):
     return layers, bits, acts, i, j, draw(st.integers(1, 8))
 
 
-@pytest.mark.parametrize("kind", ACCS)
+@pytest.mark.parametrize("kind", BOTH)
 @pytest.mark.parametrize("sort", [True, False])
 @FAST
 @given(data=model_policy_change())
 def test_lowering_any_kernel_or_activation_never_costs_more(kind, sort, data):
     layers, bits, acts, i, j, drop = data
-    model = CostModel(layers, ACCS[kind], sort_kernels=sort)
+    model = CostModel(layers, BOTH[kind], sort_kernels=sort)
     before = model.totals(bits, acts)
     lower = [b.copy() for b in bits]
     lower[i][j] = max(0, lower[i][j] - drop)
@@ -118,13 +121,13 @@ def test_lowering_any_kernel_or_activation_never_costs_more(kind, sort, data):
     assert all(x <= y for x, y in zip(after, before)), (before, after)
 
 
-@pytest.mark.parametrize("kind", ACCS)
+@pytest.mark.parametrize("kind", BOTH)
 @pytest.mark.parametrize("sort", [True, False])
 @settings(max_examples=15, deadline=None)
 @given(data=model_policy_change())
 def test_fast_paths_agree_exactly(kind, sort, data):
     layers, bits, acts, *_ = data
-    model = CostModel(layers, ACCS[kind], sort_kernels=sort)
+    model = CostModel(layers, BOTH[kind], sort_kernels=sort)
     lat, energy, util = model.totals(bits, acts)
     rep = model.evaluate_bits(bits, acts)
     assert (rep.latency_s, rep.energy_j, rep.area.utilisation) == (lat, energy, util)
@@ -132,7 +135,8 @@ def test_fast_paths_agree_exactly(kind, sort, data):
     assert sum(p[0] for p in parts) == lat
     assert sum(p[1] for p in parts) == energy
     assert model.utilisation(sum(p[2] for p in parts)) == util
-    assert [(p[0], p[1], p[2]) for p in parts] == [(l.latency_s, l.energy_j, l.bram36) for l in rep.layers]
+    counted = [l.bram36 if model.area_depends_on_bits else 0 for l in rep.layers]
+    assert [(p[0], p[1], p[2]) for p in parts] == [(l.latency_s, l.energy_j, b) for l, b in zip(rep.layers, counted)]
     assert sum(rep.energy_parts_j.values()) == pytest.approx(energy, rel=1e-12)
 
 
@@ -140,10 +144,22 @@ def small_model():
     return renumber([conv(3, 16, out_hw=16, name="c"), conv(16, 32, out_hw=8, stride=2, name="c"), linear(32, 10)])
 
 
-def test_utilisation_counts_weight_brams():
+def test_area_is_the_accelerator_alone_when_weights_stream_from_dram():
     layers = small_model()
-    acc = ACCS["temporal"]
+    model = CostModel(layers, ACCS["temporal"])
+    assert not model.area_depends_on_bits
+    r8, r2 = (model.evaluate(Policy.uniform(layers, b, b)) for b in (8, 2))
+    assert r8.area == r2.area and r8.area.bram36_weights == 0 and not r8.area.weights_on_chip
+    assert r8.area.utilisation == pytest.approx(128 / 140) and r8.area.utilisation <= 1  # BISMO 8x256x8 fits
+    assert r8.layers[0].bram36 == 1  # what holding the weights on chip would take is still reported
+    assert [model.layer_costs(i, np.full(l.c_out, 8), 8)[2] for i, l in enumerate(layers)] == [0, 0, 0]
+
+
+def test_utilisation_counts_weight_brams_when_resident():
+    layers = small_model()
+    acc = RESIDENT["temporal-resident"]
     model = CostModel(layers, acc)
+    assert model.area_depends_on_bits
     rep = model.evaluate(Policy.uniform(layers, 8, 8))
     w_bits = [l.c_out * 8 * l.kernel_numel for l in layers]
     bram_w = sum(-(-b // 36864) for b in w_bits)
@@ -212,4 +228,7 @@ def test_torchvision_resnet18_costs_fall_with_bits():
         t = [model.evaluate(Policy.uniform(layers, b, b)) for b in (8, 4, 2)]
         assert t[0].latency_s > t[1].latency_s > t[2].latency_s
         assert t[0].energy_j > t[1].energy_j > t[2].energy_j
-        assert t[0].area.utilisation > t[1].area.utilisation > t[2].area.utilisation
+        assert t[0].area.utilisation == t[2].area.utilisation <= 1  # weights stream from DRAM
+        resident = CostModel(layers, BOTH[f"{kind}-resident"])
+        u = [resident.evaluate(Policy.uniform(layers, b, b)).area.utilisation for b in (8, 4, 2)]
+        assert u[0] > u[1] > u[2]

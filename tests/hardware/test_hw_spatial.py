@@ -101,6 +101,7 @@ def test_large_fc_layer_is_bound_by_weight_traffic():
     fc = linear(2048, 1000)
     lat = {w: one(fc, w, 8).latency_s for w in (2, 4, 8)}
     assert all(one(fc, w, a).bound == "memory" for w in (2, 4, 8) for a in (2, 8))
+    assert {one(fc, w, a).limited_by for w in (2, 4, 8) for a in (2, 8)} == {"weight traffic"}
     assert lat[8] / lat[4] == pytest.approx(2, rel=0.05)
     assert lat[4] / lat[2] == pytest.approx(2, rel=0.05)
     assert one(fc, 8, 2).latency_s == pytest.approx(lat[8], rel=0.05)
@@ -111,6 +112,17 @@ def test_depthwise_layer_leaves_lanes_idle():
     dw = conv(32, 32, k=3, out_hw=112, groups=32)
     assert {one(dw, w, a).bound for w in (1, 8) for a in (2, 8)} == {"compute"}
     assert one(dw, 8, 8).compute_cycles == one(dw, 2, 2).compute_cycles == 32 * 112 * 112 * 9
+
+
+def test_report_names_the_fused_precisions_and_the_traffic_that_bounds():
+    # ResNet-20's 16-channel 3x3 layer at 4/4: memory-bound by the 32-bit outputs and the input
+    layer = conv(16, 16, k=3, out_hw=32)
+    r = CostModel([layer], SPATIAL).evaluate_bits([np.array([1, 3, 3, 5] + [2] * 12)], [3]).layers[0]
+    assert r.fused_bits == {"weights": [2, 4, 8], "act": 4}
+    at4 = one(layer, 4, 4)
+    assert (at4.bound, at4.limited_by, at4.fused_bits) == ("memory", "activation traffic", {"weights": [4], "act": 4})
+    pruned = CostModel([layer], SPATIAL).evaluate_bits([np.zeros(16, np.int64)], [8]).layers[0]
+    assert pruned.fused_bits == {"weights": [], "act": 8}
 
 
 def test_fixed_precision_units_run_everything_at_max_bits():
@@ -127,3 +139,18 @@ def test_four_bit_units_reject_eight_bit_policies():
     assert one(layer, 4, 4, four).compute_cycles == one(layer, 8, 8).compute_cycles
     with pytest.raises(AutoQError, match=r"layer .conv1.: weight bits 8 .*\(0\.\.4;"):
         one(layer, 8, 4, four)
+
+
+def test_resnet20_gains_little_below_four_bits():
+    # documented in docs/hardware-models.md, "Where lower bits buy nothing"
+    from autoq.engine.setup import build_model
+    from autoq.quant.policy import Policy
+
+    layers = build_model("resnet20").discovery.layers
+    model = CostModel(layers, SPATIAL)
+    rep = {b: model.evaluate(Policy.uniform(layers, b, b)) for b in (8, 6, 4, 3, 2)}
+    assert rep[6].latency_s == rep[8].latency_s and rep[3].latency_s == rep[4].latency_s
+    assert sum(l.bound == "memory" for l in rep[4].layers) == 14
+    assert sum(l.limited_by == "activation traffic" for l in rep[4].layers) == 13
+    assert rep[2].latency_s / rep[4].latency_s == pytest.approx(0.89, abs=0.01)
+    assert {l.fused_bits["weights"][0] for l in rep[3].layers} == {4}

@@ -127,6 +127,7 @@ def test_large_fc_layer_is_bound_by_weight_traffic():
     lat = {w: one(fc, w, 8).latency_s for w in (1, 2, 4, 8)}
     for w in (1, 2, 4, 8):
         assert one(fc, w, 8).bound == "memory"
+    assert {one(fc, w, 8).limited_by for w in (1, 2, 4, 8)} == {"weight traffic"}
     assert lat[8] / lat[4] == pytest.approx(2, rel=0.1)
     assert lat[4] / lat[2] == pytest.approx(2, rel=0.1)
     # nearly flat in the activation bits
@@ -139,6 +140,7 @@ def test_depthwise_layer_is_bound_by_activation_traffic():
     for w in range(1, 9):
         for a in (2, 4, 8):
             assert one(dw, w, a, ideal).bound == "memory"
+            assert one(dw, w, a, ideal).limited_by == "activation traffic"
     lat = {(w, a): one(dw, w, a, ideal).latency_s for w in (1, 8) for a in (2, 4, 8)}
     assert lat[8, 8] == pytest.approx(lat[1, 8], rel=0.02)  # flat in b_w
     assert lat[1, 8] / lat[1, 4] == pytest.approx(2, rel=0.02)  # proportional to b_a
@@ -148,6 +150,8 @@ def test_depthwise_layer_is_bound_by_activation_traffic():
     mem = {w: one(dw, w, 8).memory_cycles for w in (1, 8)}
     assert mem[1] == pytest.approx(mem[8], rel=0.01)
     assert [one(dw, w, 8).bound for w in (1, 2, 3, 8)] == ["memory", "memory", "compute", "compute"]
+    assert [one(dw, w, 8).limited_by for w in (2, 3)] == ["activation traffic", "compute"]
+    assert one(dw, 8, 8).fused_bits is None  # only the spatial array fuses precisions
 
 
 def test_layer_called_twice_costs_twice_and_stores_once():
@@ -163,3 +167,17 @@ def test_batch_scales_the_output_positions():
     b1 = CostModel([layer], TEMPORAL, batch=1).evaluate_bits([np.full(64, 4)], [4]).layers[0]
     b4 = CostModel([layer], TEMPORAL, batch=4).evaluate_bits([np.full(64, 4)], [4]).layers[0]
     assert b4.compute_cycles == 4 * b1.compute_cycles
+
+
+def test_resnet20_stays_compute_bound_so_bits_pay_all_the_way_down():
+    # documented in docs/hardware-models.md, "Where lower bits buy nothing"
+    from autoq.engine.setup import build_model
+    from autoq.quant.policy import Policy
+
+    layers = build_model("resnet20").discovery.layers
+    model = CostModel(layers, TEMPORAL)
+    rep = {b: model.evaluate(Policy.uniform(layers, b, b)) for b in (8, 4, 2)}
+    assert all(l.limited_by == "compute" for b in (8, 4) for l in rep[b].layers)
+    assert [l.name for l in rep[2].layers if l.limited_by != "compute"] == ["linear"]
+    assert rep[4].latency_s / rep[8].latency_s == pytest.approx(0.25, abs=0.01)
+    assert rep[2].latency_s / rep[4].latency_s == pytest.approx(0.25, abs=0.01)

@@ -8,7 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autoq.errors import AutoQError
-from autoq.search.budget import BudgetSpec, BudgetTracker, describe, lowering_sweep
+from autoq.search.budget import (
+    BudgetSpec,
+    BudgetTracker,
+    describe,
+    lower_lowest_ranked,
+    lowering_sweep,
+    rank_lowest_first,
+)
 
 
 @pytest.mark.parametrize(
@@ -86,21 +93,58 @@ def test_tracker_limits_then_sweep_meet_the_budget(c_out, frac, seed):
             w[j] = rng.integers(1, max(1, cap) + 1)
             used += w[j]
         assert w.sum() <= total and w.max() <= w_top
-        tracker.commit(i, w, a)
-        w_bits.append(w)
-        a_bits.append(a)
-    lowering_sweep(cost, w_bits, a_bits, limit, w_min, a_min)
+        fitted, a2, steps = tracker.fit(i, w, a)
+        assert (steps == 0) == (fitted.tolist() == w.tolist() and a2 == a)
+        assert cost(i, fitted, a2) <= tracker.room(i) * (1 + 1e-9) or fitted.max() == 1 and a2 == 2
+        tracker.commit(i, fitted, a2)
+        w_bits.append(fitted)
+        a_bits.append(a2)
+    # every layer fitted exactly: the final sweep has nothing to do
+    assert lowering_sweep(cost, w_bits, a_bits, limit, w_min, a_min) == 0
     total_cost = sum(cost(i, w, a) for i, (w, a) in enumerate(zip(w_bits, a_bits)))
     assert total_cost <= limit * (1 + 1e-9)
     assert all(w.min() >= 1 for w in w_bits) and all(a >= 2 for a in a_bits)
 
 
-def test_sweep_lowers_costliest_layer_first():
+def test_sweep_lowers_costliest_layer_first_and_its_lowest_ranked_kernel():
     cost = tile_cost(1)
-    w_bits, a_bits = [np.array([2, 2]), np.array([8, 8])], [2, 2]
-    limit = cost(0, w_bits[0], 2) + cost(1, np.array([7, 7]), 2)
+    w_bits, a_bits = [np.array([2, 2]), np.array([8, 5])], [2, 2]
+    limit = cost(0, w_bits[0], 2) + cost(1, np.array([8, 4]), 2)
     steps = lowering_sweep(cost, w_bits, a_bits, limit, [1, 1], [2, 2])
-    assert steps == 1 and w_bits[1].tolist() == [7, 7] and w_bits[0].tolist() == [2, 2]
+    assert steps == 1 and w_bits[1].tolist() == [8, 4] and w_bits[0].tolist() == [2, 2]
+
+
+def test_sweep_lowers_activations_once_the_kernels_are_at_their_minimum():
+    cost = tile_cost(1)
+    w_bits, a_bits = [np.array([1, 1])], [6]
+    steps = lowering_sweep(cost, w_bits, a_bits, cost(0, np.array([1, 1]), 4), [1], [2])
+    assert steps == 2 and a_bits == [4]
+
+
+def test_rank_and_lowering_order():
+    w = np.array([5, 3, 8, 3, 6])
+    assert rank_lowest_first(w).tolist() == [3, 1, 0, 4, 2]  # fewest bits first, the later of equals first
+    assert lower_lowest_ranked(w, 2, 0).tolist() == w.tolist()
+    assert lower_lowest_ranked(w, 2, 1).tolist() == [5, 3, 8, 2, 6]
+    assert lower_lowest_ranked(w, 2, 3).tolist() == [4, 2, 8, 2, 6]
+    assert lower_lowest_ranked(w, 2, 100).tolist() == [2] * 5
+
+
+def test_fit_keeps_a_spread_choice_that_fits_and_trims_the_lowest_ranked_kernels_of_one_that_does_not():
+    cost = tile_cost(4)
+    spread = np.array([8, 8, 7, 7, 3, 3, 2, 2])  # two tiles: 8 + 3 = 11 tile-bits (its mean would say 10)
+    exact = cost(0, spread, 2)
+    tracker = BudgetTracker(cost, [8], exact, [1], [2])
+    w, a, steps = tracker.fit(0, spread, 2)
+    assert (w.tolist(), a, steps) == (spread.tolist(), 2, 0)
+    # one tile-bit less: the fewest decrements of the lowest-ranked kernels, the top tile untouched
+    tracker = BudgetTracker(cost, [8], exact - 2, [1], [2])
+    w, a, steps = tracker.fit(0, spread, 2)
+    assert w.tolist() == [8, 8, 7, 7, 2, 1, 1, 1] and a == 2 and steps == 5
+    assert cost(0, w, 2) <= exact - 2 < cost(0, lower_lowest_ranked(spread, 1, steps - 1), 2)
+    # the even-spread sum limit lets this choice through: only fit sees its tiles
+    _, total = BudgetTracker(cost, [8], exact - 2, [1], [2]).weight_limits(0, 2, 8)
+    assert total >= spread.sum()
 
 
 def test_sweep_refuses_an_impossible_budget():

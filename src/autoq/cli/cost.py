@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Cost a bit-width policy (one weight bit width per kernel, one activation bit width per "
         "layer) on an analytic accelerator model of the Zynq-7020: 'temporal' (bit-serial, BISMO-like), "
         "'spatial' (bit-fusion, BitFusion-like) or your own YAML board file. Prints a per-layer table "
-        "(latency, energy, weight BRAM, compute- or memory-bound) and the totals: latency in ms, energy "
+        "(latency, energy, weight BRAM, what bounds it: compute, weight traffic or activation traffic, and on "
+        "the spatial accelerator the fused precisions its units run at) and the totals: latency in ms, energy "
         "in mJ split into compute, buffers, DRAM and static, FPGA resources and the utilisation scalar.",
     )
     common.add_model_args(p)
@@ -71,23 +72,12 @@ def summarize(
     if batch < 1:
         raise AutoQError(f"--batch must be a positive integer, got {batch}")
     report = CostModel(layers, accelerator, sort_kernels=sort_kernels, batch=batch).evaluate(policy)
-    rows = []
-    for i, (layer, lc) in enumerate(zip(layers, report.layers)):
-        w = policy.weight_bits[layer.name]
-        rows.append(
-            {
-                "#": i, "name": lc.name,
-                "w bits": float(w.mean()), "a bits": policy.act_bits[layer.name],
-                "latency ms": lc.latency_s * 1e3, "energy mJ": lc.energy_j * 1e3,
-                "weight BRAM36": lc.bram36, "bound": lc.bound,
-            }
-        )
+    rows = [_layer_row(i, layer, lc, policy) for i, (layer, lc) in enumerate(zip(layers, report.layers))]
     table = common.format_table(
         rows, list(rows[0]), {"w bits": ".2f", "latency ms": ".4f", "energy mJ": ".4f"}
     )
     a = report.area
     order = "sorted by bit width" if report.sort_kernels else "in original order"
-    fits = "  (above 1: the weights do not fit on chip)" if a.utilisation > 1 else ""
     parts = ", ".join(f"{k} {v * 1e3:.3f}" for k, v in report.energy_parts_j.items())
     text = "\n".join(
         [
@@ -96,9 +86,30 @@ def summarize(
             f"accelerator  {report.accelerator} ({report.kind}), kernels {order} in tiles",
             f"latency      {report.latency_s * 1e3:.3f} ms",
             f"energy       {report.energy_j * 1e3:.3f} mJ ({parts})",
-            f"resources    {a.lut:,} LUT, {a.ff:,} FF, {a.bram36:,} BRAM36 ({a.bram36_accelerator} accelerator "
-            f"+ {a.bram36_weights} weights), {a.dsp} DSP",
-            f"utilisation  {a.utilisation:.3f}{fits}",
+            f"resources    {a.lut:,} LUT, {a.ff:,} FF, {a.bram36:,} BRAM36 {_bram_note(report)}, {a.dsp} DSP",
+            f"utilisation  {a.utilisation:.3f}{'  (above 1: does not fit the device)' if a.utilisation > 1 else ''}",
         ]
     )
     return report.to_dict(), text
+
+
+def _layer_row(i: int, layer: "LayerInfo", lc: Any, policy: "Policy") -> dict[str, Any]:
+    """One row of the text table: bits, costs, what bounds the layer and (spatial) the fused precisions."""
+    row = {
+        "#": i, "name": lc.name,
+        "w bits": float(policy.weight_bits[layer.name].mean()), "a bits": policy.act_bits[layer.name],
+        "latency ms": lc.latency_s * 1e3, "energy mJ": lc.energy_j * 1e3,
+        "weight BRAM36": lc.bram36, "limited by": lc.limited_by,
+    }
+    if lc.fused_bits is not None:
+        row["fused w/a"] = f"{','.join(map(str, lc.fused_bits['weights'])) or '-'}/{lc.fused_bits['act']}"
+    return row
+
+
+def _bram_note(report: Any) -> str:
+    """Where the BRAM36 go, and whether the weights' storage is part of the area."""
+    a = report.area
+    if a.weights_on_chip:
+        return f"({a.bram36_accelerator} accelerator + {a.bram36_weights} resident weights)"
+    held = sum(l.bram36 for l in report.layers)
+    return f"(accelerator; weights stream from DRAM, holding them on chip would take {held} more)"

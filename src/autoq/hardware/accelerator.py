@@ -5,7 +5,8 @@ A description holds the array, the memory system, energy per event, the resource
 target device. Units are in the field names (``_mhz``, ``_pj``, ``_w``, ``_kb``, ``_bits``...).
 
 A YAML file must give every field of its kind (unknown keys are errors) unless it names a built-in
-as ``base:``; then it only lists the keys that differ. See ``docs/hardware-models.md``.
+as ``base:``; then it only lists the keys that differ. ``description`` and ``weights_on_chip`` are
+optional everywhere. See ``docs/hardware-models.md``.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ class Accelerator:
     device_dsp: int
     bram36_bits: int  # bits of weight storage per BRAM36 in the utilisation term
     description: str = ""
+    # True: the quantized weights stay resident in on-chip BRAM (their storage counts in the area);
+    # False (default): they stream from DRAM, as the latency model assumes, and the area is the
+    # accelerator's own
+    weights_on_chip: bool = False
 
     _nonneg: ClassVar[tuple[str, ...]] = ("static_power_w", "lut_overhead", "ff_overhead", "dsp")
     _positive: ClassVar[tuple[str, ...]] = (
@@ -67,6 +72,10 @@ class Accelerator:
     )
 
     def __post_init__(self) -> None:
+        if not isinstance(self.weights_on_chip, bool):
+            raise AutoQError(
+                f"accelerator {self.name!r}: 'weights_on_chip' must be true or false, got {self.weights_on_chip!r}"
+            )
         for f in fields(self):
             v = getattr(self, f.name)
             if f.type in ("int", "float") and (isinstance(v, bool) or not isinstance(v, (int, float))):
@@ -222,6 +231,7 @@ class SpatialAccelerator(Accelerator):
         }
 
 
+OPTIONAL_KEYS = ("description", "weights_on_chip")
 KINDS: dict[str, type[Accelerator]] = {"temporal": TemporalAccelerator, "spatial": SpatialAccelerator}
 
 
@@ -261,14 +271,14 @@ def accelerator_from_dict(data: Mapping[str, Any], source: str = "accelerator") 
         raise AutoQError(
             f"{source}: unknown key {unknown[0]!r} for a {kind} accelerator (known: {', '.join(sorted(known))})"
         )
-    missing = sorted(f.name for f in fields(cls) if f.name not in data and f.name != "description")
+    missing = sorted(f.name for f in fields(cls) if f.name not in data and f.name not in OPTIONAL_KEYS)
     if missing:
         raise AutoQError(f"{source}: missing key {missing[0]!r} (write every key, or start from `base: {kind}`)")
     for f in fields(cls):
         v = data.get(f.name)
         if f.type == "str" and f.name in data and not isinstance(v, str):
             data[f.name] = str(v)
-        if f.type == "bool" and not isinstance(v, bool):
+        if f.type == "bool" and f.name in data and not isinstance(v, bool):
             raise AutoQError(f"{source}: {f.name!r} must be true or false, got {v!r}")
     try:
         return cls(**data)

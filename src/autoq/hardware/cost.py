@@ -9,7 +9,9 @@ whole network (see :mod:`autoq.hardware.mapping`). Per layer::
     energy  = κ·(ops + buffer accesses) + DRAM bits · e_DRAM + P_static · latency
 
 and for the network: latency and energy are left-to-right sums over layers, and the utilisation is
-``max(LUT/LUT_dev, FF/FF_dev, (BRAM36_acc + Σ_layers ceil(weight bits / bram36_bits))/BRAM36_dev, DSP/DSP_dev)``.
+``max(LUT/LUT_dev, FF/FF_dev, (BRAM36_acc + BRAM36_weights)/BRAM36_dev, DSP/DSP_dev)``, where
+``BRAM36_weights = Σ_layers ceil(weight bits / bram36_bits)`` only on a board whose weights stay on chip
+(``weights_on_chip: true``) and 0 otherwise (weights stream from DRAM, as the latency assumes).
 :meth:`CostModel.totals`, :meth:`CostModel.layer_costs` and :meth:`CostModel.evaluate` give
 bit-identical numbers.
 """
@@ -47,22 +49,28 @@ class LayerCost:
     latency_s: float
     energy_j: float
     energy_parts_j: dict[str, float]  # compute, buffers, dram, static
-    bram36: int  # BRAM36 blocks its quantized weights need
+    bram36: int  # BRAM36 its quantized weights would take on chip (counted in the area only if resident)
     bound: str  # "compute" or "memory"
+    limited_by: str  # "compute", "weight traffic" or "activation traffic" (LIMITS)
     cycles: int  # max(compute_cycles, memory_cycles) + fill_cycles
     compute_cycles: int
     memory_cycles: int
     fill_cycles: int
     dram_bits: int
     calls: int
+    # spatial only: the precisions the fusion units run at, {"weights": [r(b) of the kernels], "act": r(a)}
+    fused_bits: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if d["fused_bits"] is None:
+            del d["fused_bits"]
+        return d
 
 
 @dataclass(frozen=True)
 class Area:
-    """FPGA resources: the accelerator plus the BRAM36 the weights need, and the utilisation scalar."""
+    """FPGA resources: the accelerator plus, where weights stay on chip, their BRAM36; the utilisation scalar."""
 
     lut: int
     ff: int
@@ -70,7 +78,8 @@ class Area:
     dsp: int
     utilisation: float  # max of the four resource ratios to the device
     bram36_accelerator: int
-    bram36_weights: int
+    bram36_weights: int  # 0 unless weights_on_chip
+    weights_on_chip: bool
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,6 +113,16 @@ class CostReport:
 
 
 ENERGY_PARTS = ("compute", "buffers", "dram", "static")
+#: what bounds a layer: its compute cycles, or (memory-bound) the larger of its weight traffic (weights,
+#: with any re-fetches) and its activation traffic (input reads and output writes)
+LIMITS = ("compute", "weight traffic", "activation traffic")
+
+
+def limited_by(compute_cycles: int, memory_cycles: int, weight_bits: int, activation_bits: int) -> str:
+    """Which of :data:`LIMITS` sets a layer's cycles (ties go to compute, then to weights)."""
+    if compute_cycles >= memory_cycles:
+        return LIMITS[0]
+    return LIMITS[1] if weight_bits >= activation_bits else LIMITS[2]
 
 
 class CostModel:
@@ -156,6 +175,7 @@ class CostModel:
         self._e_obuf = self._k_o * m.obuf
         self._calls_f = self._calls.astype(np.float64)
         self._s_per_cycle = self._calls_f / acc.clock_hz
+        self._resident = acc.weights_on_chip
         self._bram_bits = acc.bram36_bits
         self._bram_round = acc.bram36_bits - 1
         self._single = lru_cache(maxsize=None)(self._make_single)
@@ -214,6 +234,7 @@ class CostModel:
                 dram=self._k_dram * (dram * calls),
                 static=self.accelerator.static_power_w * latency,
                 cycles=cycles, comp=comp, mem=mem, fill=fill, dram_bits=dram,
+                act_traffic=q[:, Q_ACT] + m.out_wr, w_traffic=dram - q[:, Q_ACT] - m.out_wr,
             )
         return out
 
@@ -276,15 +297,27 @@ class CostModel:
     def totals(self, weight_bits: Sequence[np.ndarray], act_bits: Sequence[int]) -> tuple[float, float, float]:
         """(latency in s, energy in J, utilisation) of kernel bit vectors and activation bits, in layer order."""
         r = self._run(*self._check(weight_bits, act_bits))
-        return sum(r["latency"].tolist()), sum(r["energy"].tolist()), self._utilisation(int(r["bram"].sum()))
+        return sum(r["latency"].tolist()), sum(r["energy"].tolist()), self._utilisation(self._counted(r["bram"].sum()))
 
     def layer_costs(self, i: int, w_bits: np.ndarray, a_bits: int) -> tuple[float, float, int]:
-        """(latency in s, energy in J, weight BRAM36) of layer ``i`` alone: the terms :meth:`totals` sums."""
+        """(latency in s, energy in J, weight BRAM36 in the area) of layer ``i`` alone: the terms :meth:`totals` sums.
+
+        The BRAM36 is 0 unless the board keeps weights on chip (``weights_on_chip``).
+        """
         if not 0 <= i < self._L:
             raise AutoQError(f"cost: layer index {i} is out of range (the model has {self._L} layers)")
         sub = self._single(i)
         r = sub._run(*sub._check([w_bits], [a_bits]))
-        return float(r["latency"][0]), float(r["energy"][0]), int(r["bram"][0])
+        return float(r["latency"][0]), float(r["energy"][0]), self._counted(r["bram"][0])
+
+    def _counted(self, bram36_weights: Any) -> int:
+        """The weight BRAM36 the area counts: all of them if weights stay on chip, else none."""
+        return int(bram36_weights) if self._resident else 0
+
+    @property
+    def area_depends_on_bits(self) -> bool:
+        """Whether any policy can change the area: only when weights stay on chip."""
+        return self._resident
 
     def _make_single(self, i: int) -> "CostModel":
         return CostModel([self.layers[i]], self.accelerator, self.sort_kernels, self.batch)
@@ -307,8 +340,10 @@ class CostModel:
 
     def evaluate_bits(self, weight_bits: Sequence[np.ndarray], act_bits: Sequence[int]) -> CostReport:
         """Full report for kernel bit vectors and activation bits in layer order."""
-        r = self._run(*self._check(weight_bits, act_bits), detail=True)
+        bits, a = self._check(weight_bits, act_bits)
+        r = self._run(bits, a, detail=True)
         as_list = {k: v.tolist() for k, v in r.items()}
+        fused = self._fused_bits(weight_bits, a)
         layers = [
             LayerCost(
                 name=l.name,
@@ -317,16 +352,20 @@ class CostModel:
                 energy_parts_j={p: as_list[p][i] for p in ENERGY_PARTS},
                 bram36=as_list["bram"][i],
                 bound="compute" if as_list["comp"][i] >= as_list["mem"][i] else "memory",
+                limited_by=limited_by(
+                    as_list["comp"][i], as_list["mem"][i], as_list["w_traffic"][i], as_list["act_traffic"][i]
+                ),
                 cycles=as_list["cycles"][i],
                 compute_cycles=as_list["comp"][i],
                 memory_cycles=as_list["mem"][i],
                 fill_cycles=as_list["fill"][i],
                 dram_bits=as_list["dram_bits"][i],
                 calls=l.calls,
+                fused_bits=fused[i],
             )
             for i, l in enumerate(self.layers)
         ]
-        bram_w = sum(as_list["bram"])
+        bram_w = self._counted(sum(as_list["bram"]))
         res = self._res
         return CostReport(
             accelerator=self.accelerator.name,
@@ -338,9 +377,20 @@ class CostModel:
             area=Area(
                 lut=res["lut"], ff=res["ff"], bram36=res["bram36"] + bram_w, dsp=res["dsp"],
                 utilisation=self._utilisation(bram_w), bram36_accelerator=res["bram36"], bram36_weights=bram_w,
+                weights_on_chip=self._resident,
             ),
             layers=layers,
         )
+
+    def _fused_bits(self, weight_bits: Sequence[Any], act_bits: np.ndarray) -> list[dict[str, Any] | None]:
+        """Per layer, the precisions a spatial array's units fuse to (None on other kinds)."""
+        run_bits = getattr(self.mapping, "run_bits", None)
+        if run_bits is None:
+            return [None] * self._L
+        return [
+            {"weights": sorted({int(x) for x in run_bits[np.asarray(w, np.int64)] if x > 0}), "act": int(run_bits[a])}
+            for w, a in zip(weight_bits, act_bits.tolist())
+        ]
 
     def evaluate(self, policy: "Policy") -> CostReport:
         """Full report of a :class:`~autoq.quant.policy.Policy`."""

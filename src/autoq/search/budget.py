@@ -1,9 +1,17 @@
 """Resource budgets: parsing, feasibility, and keeping every episode's policy inside the budget.
 
 All four budget metrics are sums over layers (latency and energy run layer after layer; the area
-scalar moves only through the BRAM that stores the weights; model size is bits × weights), so the
-search keeps a running total: when layer ``L`` is decided, the layers before it are fixed and the
-layers after it are counted at their minimum bits.
+scalar moves only through the BRAM that stores resident weights; model size is bits × weights), so
+the search keeps a running total: when layer ``L`` is decided, the layers before it count at the exact
+cost of their chosen bits and the layers after it at their minimum bits (exact too: a layer whose
+kernels share one width has no tile slack).
+
+Within a layer the agent is given a bit-sum limit, the largest sum that an even spread or a two-width
+choice holding it fits; tiles run at their widest kernel, so another choice with that sum can cost
+more. :meth:`BudgetTracker.fit`
+therefore checks the exact (sorted-tile) cost of the bits the agent chose and, only if they overshoot
+the layer's room, lowers the kernels the agent ranked lowest, so the kernels it ranked highest keep
+their bits and a choice that fits is never changed.
 """
 
 from __future__ import annotations
@@ -66,6 +74,62 @@ def describe(metric: str, value: float) -> str:
 LayerCost = Callable[[int, np.ndarray, int], float]
 
 
+def rank_lowest_first(w_bits: np.ndarray) -> np.ndarray:
+    """Kernel indices from the one the agent ranked lowest up: fewest bits first, among equals the later."""
+    w = np.asarray(w_bits)
+    return np.lexsort((-np.arange(len(w)), w))
+
+
+def lower_lowest_ranked(w_bits: np.ndarray, w_min: int, steps: int) -> np.ndarray:
+    """``w_bits`` after ``steps`` one-bit decrements, each from the lowest-ranked kernel still above ``w_min``.
+
+    The lowest-ranked kernel stays the lowest as it drops, so kernels go to ``w_min`` one after the
+    other in :func:`rank_lowest_first` order.
+    """
+    w = np.asarray(w_bits, dtype=np.int64)
+    order = rank_lowest_first(w)
+    slack = np.maximum(w[order] - w_min, 0)
+    before = np.cumsum(slack) - slack
+    out = w.copy()
+    out[order] -= np.clip(steps - before, 0, slack)
+    return out
+
+
+def _largest(lo: int, hi: int, fits: Callable[[int], bool]) -> int:
+    """Largest ``k`` in ``[lo, hi]`` with ``fits(k)``, for ``fits`` true at ``lo`` and true then false."""
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+    return lo
+
+
+def _even(total: int, n: int) -> np.ndarray:
+    """``n`` kernel widths summing to ``total``, as even as integers allow."""
+    base, extra = divmod(total, n)
+    bits = np.full(n, base)
+    bits[:extra] += 1
+    return bits
+
+
+def _two_width_sum(n: int, w_min: int, w_max: int, fits: Callable[[np.ndarray], bool], best: int) -> int:
+    """The larger of ``best`` and the largest sum of a fitting two-width choice of ``n`` kernels.
+
+    ``k`` kernels at ``hi``, the rest at ``lo``, for every pair with ``lo`` the minimum or ``hi`` the
+    maximum; pairs that cannot beat ``best`` are skipped.
+    """
+    pairs = {(w_min, hi) for hi in range(w_min + 1, w_max + 1)} | {(lo, w_max) for lo in range(w_min, w_max)}
+    for lo, hi in sorted(pairs, key=lambda p: (-p[1], -p[0])):
+        if n * hi <= best:
+            continue
+
+        def two(k: int, lo: int = lo, hi: int = hi) -> np.ndarray:
+            return np.concatenate([np.full(k, hi), np.full(n - k, lo)])
+
+        if fits(two(0)):
+            best = max(best, n * lo + _largest(0, n, lambda k: fits(two(k))) * (hi - lo))
+    return best
+
+
 class BudgetTracker:
     """Action limits that keep the network within ``limit`` given what is decided so far.
 
@@ -113,25 +177,52 @@ class BudgetTracker:
     def weight_limits(self, i: int, a_bits: int, w_max: int) -> tuple[int, int]:
         """``(w_max, bits_sum_max)`` for layer ``i``'s kernels at ``a_bits`` activation bits.
 
-        The largest bit sum whose evenly spread policy fits, found by bisection; an uneven choice
-        with the same sum can cost a little more, which the final sweep takes back.
+        The largest bit sum that a fitting choice of one of two shapes holds: an even spread (on the
+        bit-serial array about the cheapest way to place a sum in tiles) or two widths, some kernels at
+        one and the rest at the other (on the bit-fusion array, whose cost moves in steps at the fused
+        precisions, this holds more bits than an even spread of the same cost). So the limit hardly
+        ever cuts a choice that fits; another choice with that sum can cost more, which :meth:`fit`
+        checks exactly.
         """
         c, room, lo_bits = self.c_out[i], self.room(i), self.w_min[i]
 
-        def fits(total: int) -> bool:
-            base, extra = divmod(total, c)
-            bits = np.full(c, base)
-            bits[:extra] += 1
+        def fits(bits: np.ndarray) -> bool:
             return self.layer_cost(i, bits, a_bits) <= room
 
-        lo, hi = c * lo_bits, c * w_max
-        if fits(hi):
-            return w_max, hi
+        if fits(np.full(c, w_max)):
+            return w_max, c * w_max
+        total = _largest(c * lo_bits, c * w_max, lambda t: fits(_even(t, c)))
+        total = _two_width_sum(c, lo_bits, w_max, fits, total)
+        top = min(w_max, total - (c - 1) * lo_bits)  # one kernel may take what the others leave
+        return max(lo_bits, top), total
+
+    def fit(self, i: int, w_bits: np.ndarray, a_bits: int) -> tuple[np.ndarray, int, int]:
+        """``(w_bits, a_bits, steps)``: layer ``i``'s choice, lowered as little as needed to fit its room.
+
+        The exact cost decides. A choice that fits is returned unchanged (``steps`` 0); otherwise the
+        fewest one-bit decrements of the lowest-ranked kernels that fit (found by bisection: each
+        decrement never raises the cost), then, if the kernels all reach their minimum, the
+        activation bits, which :meth:`act_max` chose so that they fit there.
+        """
+        room = self.room(i)
+        tol = room + abs(room) * 1e-12
+        w = np.asarray(w_bits, dtype=np.int64)
+        if self.layer_cost(i, w, a_bits) <= tol:
+            return w, a_bits, 0
+        w_min, a_min = self.w_min[i], self.a_min[i]
+        most = int(np.maximum(w - w_min, 0).sum())
+        floor = lower_lowest_ranked(w, w_min, most)
+        if self.layer_cost(i, floor, a_bits) > tol:
+            a = a_bits
+            while a > a_min and self.layer_cost(i, floor, a) > tol:
+                a -= 1
+            return floor, a, most + a_bits - a
+        lo, hi = 1, most
         while lo < hi:
-            mid = (lo + hi + 1) // 2
-            lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
-        top = min(w_max, lo - (c - 1) * lo_bits)  # one kernel may take what the others leave
-        return max(lo_bits, top), lo
+            mid = (lo + hi) // 2
+            fits = self.layer_cost(i, lower_lowest_ranked(w, w_min, mid), a_bits) <= tol
+            lo, hi = (lo, mid) if fits else (mid + 1, hi)
+        return lower_lowest_ranked(w, w_min, lo), a_bits, lo
 
     def commit(self, i: int, w_bits: np.ndarray, a_bits: int) -> None:
         self.spent += self.layer_cost(i, w_bits, a_bits)
@@ -142,22 +233,24 @@ def lowering_sweep(
 ) -> int:
     """Lower bits in place, costliest layer first, until the total fits ``limit``; returns the steps taken.
 
-    Each step lowers the costliest layer that can still go lower: its widest kernels by one bit, or
-    its activation bits when those are wider than every kernel.
+    A safety net: with :meth:`BudgetTracker.fit` applied to every layer an episode already fits, so
+    this only acts on a policy that was not built through the tracker. Each step lowers the costliest
+    layer that can still go lower by one bit: the kernel the agent ranked lowest among those above
+    their minimum (so the spread the agent chose keeps its top), or, when every kernel is at its
+    minimum, the activation bits.
     """
     costs = np.array([layer_cost(i, w, a) for i, (w, a) in enumerate(zip(w_bits, a_bits))])
     steps = 0
     while fixed + costs.sum() > limit * (1 + 1e-12):
         order = np.argsort(-costs, kind="stable")
         for i in order:
-            w_top = int(w_bits[i].max())
-            can_w, can_a = w_top > w_min[i], a_bits[i] > a_min[i]
-            if not (can_w or can_a):
+            can_w = bool((w_bits[i] > w_min[i]).any())
+            if not (can_w or a_bits[i] > a_min[i]):
                 continue
-            if can_a and (a_bits[i] > w_top or not can_w):
-                a_bits[i] -= 1
+            if can_w:
+                w_bits[i][:] = lower_lowest_ranked(w_bits[i], w_min[i], 1)
             else:
-                w_bits[i][w_bits[i] == w_top] -= 1
+                a_bits[i] -= 1
             costs[i] = layer_cost(i, w_bits[i], a_bits[i])
             steps += 1
             break

@@ -39,13 +39,15 @@ class SearchSpace:
 @dataclass
 class Decision:
     policy: Policy
-    lowered: int  # bit decrements of the final sweep
+    lowered: int  # bit decrements of the final sweep (a safety net: 0 when every layer was fitted)
+    trimmed: int  # bit decrements the exact per-layer check took from choices that overshot their layer's room
     agent_s: float
     budget_s: float
 
 
 def rollout(agent, space: SearchSpace, tracker: BudgetTracker | None, layer_cost: Callable | None) -> Decision:
-    """Ask ``agent`` for every searchable layer's bits; with a budget, limit each action and sweep at the end."""
+    """Ask ``agent`` for every searchable layer's bits; with a budget, limit each action, fit each layer
+    exactly (:meth:`BudgetTracker.fit`) and, as a safety net, sweep at the end."""
     n = len(space.layers)
     w_bits: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * n
     a_bits = [0] * n
@@ -58,6 +60,7 @@ def rollout(agent, space: SearchSpace, tracker: BudgetTracker | None, layer_cost
     agent.begin_episode()
     agent_s += time.perf_counter() - t0
     k = 0  # index among searchable layers
+    trimmed = 0
     for i, layer in enumerate(space.layers):
         if i in space.pinned:
             w_bits[i], a_bits[i] = np.full(layer.c_out, space.pinned[i], dtype=np.int64), space.pinned[i]
@@ -79,9 +82,12 @@ def rollout(agent, space: SearchSpace, tracker: BudgetTracker | None, layer_cost
             t3 = time.perf_counter()
             w = np.asarray(agent.act_kernels(k, limits), dtype=np.int64)
             t4 = time.perf_counter()
+            if tracker is not None:
+                w, a, steps = tracker.fit(i, w, int(a))
+                trimmed += steps
             w_bits[i], a_bits[i] = w, int(a)
             agent_s += (t2 - t1) + (t4 - t3)
-            budget_s += (t1 - t0) + (t3 - t2)
+            budget_s += (t1 - t0) + (t3 - t2) + (time.perf_counter() - t4)
             k += 1
         if tracker is not None:
             t0 = time.perf_counter()
@@ -93,4 +99,4 @@ def rollout(agent, space: SearchSpace, tracker: BudgetTracker | None, layer_cost
         w_min, a_min = space.minimum()
         lowered = lowering_sweep(layer_cost, w_bits, a_bits, tracker.limit, w_min, a_min, tracker.fixed)
         budget_s += time.perf_counter() - t0
-    return Decision(space.policy(w_bits, a_bits), lowered, agent_s, budget_s)
+    return Decision(space.policy(w_bits, a_bits), lowered, trimmed, agent_s, budget_s)

@@ -50,8 +50,8 @@ class Budget:
             self.fixed = 0.0
             self.to_metric = lambda total: total
             reference = ref8.latency_s if k == 0 else ref8.energy_j
-        else:  # area: utilisation = max(fixed resources, (fixed BRAM + weight BRAM) / device BRAM)
-            self.layer_cost = lambda i, w, a: cost_model.layer_costs(i, w, a)[2]
+        else:  # area: utilisation = max(fixed resources, (fixed BRAM + resident weight BRAM) / device BRAM)
+            self.layer_cost = lambda i, w, a: cost_model.layer_costs(i, w, a)[2]  # 0 unless weights_on_chip
             self.fixed = cost_model.fixed_bram36()
             cap, floor = cost_model.device_bram36(), cost_model.fixed_utilisation()
             self.to_metric = lambda total: max(floor, total / cap)
@@ -70,10 +70,14 @@ class Budget:
     def check_feasible(self) -> None:
         if self.minimum > self.limit * (1 + 1e-9):
             smallest = self.minimum / self.reference
+            why = ""
+            if self.spec.metric == "area" and not self.cost_model.area_depends_on_bits:
+                why = (" (on this board the area is the accelerator's own: weights stream from DRAM, so no bit "
+                       "width changes it; set weights_on_chip: true in the board file to budget their BRAM)")
             raise AutoQError(
                 f"budget {self.spec.metric}={describe(self.spec.metric, self.limit)} cannot be met even at the minimum bits; "
                 f"the smallest feasible is {self.spec.metric}={smallest:.4f} of the 8-bit model "
-                f"({describe(self.spec.metric, self.minimum)})"
+                f"({describe(self.spec.metric, self.minimum)}){why}"
             )
 
     def value(self, out: Outcome) -> float:
@@ -184,6 +188,7 @@ def search(
         agent_s = decision.agent_s + time.perf_counter() - t0
         within = budget.met(out) if budget else True
         row = {"episode": episode, **out.metrics(), "within_budget": within, "lowered": decision.lowered,
+               "trimmed": decision.trimmed,
                "eval_s": out.eval_s, "agent_s": agent_s, "cost_s": out.cost_s + decision.budget_s}
         row.update({f"agent_{k}": float(v) for k, v in (info or {}).items()})
         row["episode_s"] = time.perf_counter() - t_start
