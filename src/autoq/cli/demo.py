@@ -12,7 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="search, finetune and compare on the embedded default (no download, CPU, a few minutes)",
-        description="Train (once, then cached) the small digits CNN, search kernel-wise bit widths with the AutoQ agent "
+        description="On the small digits CNN that ships with autoq, search kernel-wise bit widths with the AutoQ agent "
         "under a latency budget on the temporal accelerator model, finetune the best policy, and print float vs 8-bit "
         "vs the found policy on the test split.",
     )
