@@ -17,7 +17,6 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-import yaml
 
 from autoq.errors import AutoQError
 from autoq.utils.registry import Registry
@@ -226,10 +225,9 @@ KINDS: dict[str, type[Accelerator]] = {"temporal": TemporalAccelerator, "spatial
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise AutoQError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    from autoq.utils.yamlsafe import load_yaml_file
+
+    data = load_yaml_file(path, "accelerator file")  # strict: duplicate keys and alias bombs refused
     if not isinstance(data, Mapping):
         raise AutoQError(f"{path}: an accelerator file must be a YAML mapping of key: value")
     return dict(data)

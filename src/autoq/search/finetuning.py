@@ -75,8 +75,8 @@ def finetune(
     from autoq.utils.seeding import seed_everything
 
     ft = ft or FinetuneConfig()
-    if ft.epochs < 0 or ft.lr <= 0 or ft.train_batch_size < 1:
-        raise AutoQError("finetuning needs epochs >= 0, a positive learning rate and a positive batch size")
+    ft.validate()
+    run.validate()
     ctx = ctx or init_distributed(run.device)
     seed_everything(run.seed)
     work = work or build_workload(run)

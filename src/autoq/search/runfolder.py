@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from autoq.errors import AutoQError
 from autoq.utils.io import atomic_write_bytes, atomic_write_text, atomic_write_yaml
@@ -115,10 +114,12 @@ def _refuse_lost_checkpoint(run_dir: Path) -> None:
 
 def read_yaml(path: Path) -> dict:
     """A YAML mapping from a run folder, or a one-line error."""
+    from autoq.utils.yamlsafe import load_yaml_file
+
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise AutoQError(f"cannot read {str(path)!r} ({_first_line(e)}); restore it or start a new run folder") from None
+        data = load_yaml_file(path, "run file") or {}
+    except AutoQError as e:
+        raise AutoQError(f"{e}; restore it or start a new run folder") from None
     if not isinstance(data, dict):
         raise AutoQError(f"{str(path)!r} is not a mapping of settings; restore it or start a new run folder")
     return data
