@@ -113,7 +113,7 @@ def search(
     with RunLock(run_dir):
         try:
             return _search(cfg, agent_cfg, ctx, run_dir, resume, progress, on_episode)
-        except BaseException:
+        except Exception:  # a failed start leaves nothing; an interrupted one stays resumable
             if created:
                 rf.remove_if_unstarted(run_dir)
             raise
