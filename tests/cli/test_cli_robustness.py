@@ -100,7 +100,7 @@ def test_nan_weights_are_refused_by_name(policy, tmp_path, capsys, default_cache
 @pytest.mark.parametrize(
     "board, message",
     [
-        ("base: temporal\nfrequency_mhz: 200\nfrequency_mhz: 100\n", "key 'frequency_mhz' appears twice"),
+        ("base: temporal\nclock_mhz: 200\nclock_mhz: 100\n", "key 'clock_mhz' appears twice"),
         (BOMB, "aliases"),
         ("{" * 3000, "nested too deeply"),
         ("\x00\x01", "not valid YAML"),
