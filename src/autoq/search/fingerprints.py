@@ -12,19 +12,9 @@ import json
 import os
 from typing import Any
 
-import torch
+from autoq.utils.digest import tensors_digest
 
 LABELS = {"weights": "the model's weights", "data": "the data set", "board": "the accelerator board"}
-
-
-def tensors_digest(named: dict[str, torch.Tensor] | list[tuple[str, torch.Tensor]]) -> str:
-    """sha256 over names, dtypes, shapes and bytes of tensors, in the given order."""
-    h = hashlib.sha256()
-    for name, t in (named.items() if isinstance(named, dict) else named):
-        t = t.detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
 
 
 def dataset_digest(dataset: Any) -> str | None:
