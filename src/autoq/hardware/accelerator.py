@@ -250,7 +250,7 @@ def accelerator_from_dict(data: Mapping[str, Any], source: str = "accelerator") 
         merged.update(data)
         data = merged
     kind = data.pop("kind", None)
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise AutoQError(f"{source}: 'kind' must be 'temporal' or 'spatial', got {kind!r}")
     cls = KINDS[kind]
     known = {f.name for f in fields(cls)}
@@ -268,6 +268,8 @@ def accelerator_from_dict(data: Mapping[str, Any], source: str = "accelerator") 
             data[f.name] = str(v)
         if f.type == "bool" and not isinstance(v, bool):
             raise AutoQError(f"{source}: {f.name!r} must be true or false, got {v!r}")
+        if f.type in ("int", "float") and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+            raise AutoQError(f"{source}: {f.name!r} must be a finite number, got {v!r}")
     try:
         return cls(**data)
     except AutoQError as e:
