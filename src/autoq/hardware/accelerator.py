@@ -268,7 +268,9 @@ def accelerator_from_dict(data: Mapping[str, Any], source: str = "accelerator") 
             data[f.name] = str(v)
         if f.type == "bool" and not isinstance(v, bool):
             raise AutoQError(f"{source}: {f.name!r} must be true or false, got {v!r}")
-        if f.type in ("int", "float") and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+        if f.type in ("int", "float") and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise AutoQError(f"{source}: {f.name!r} must be a number, got {v!r}")
+        if f.type in ("int", "float") and not math.isfinite(v):
             raise AutoQError(f"{source}: {f.name!r} must be a finite number, got {v!r}")
     try:
         return cls(**data)
