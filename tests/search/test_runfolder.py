@@ -124,11 +124,28 @@ def test_changed_board_file_is_refused(runs, tmp_path):
 
 
 def test_a_second_process_on_the_same_folder_is_refused(runs, tmp_path):
+    import fcntl
+    import subprocess
+    import sys
+
     folder = copy_run(runs, tmp_path)
-    with RunLock(folder):  # another open file description: as another process would hold it
-        with pytest.raises(AutoQError, match="is in use by another autoq process"):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+         "print('held', flush=True); time.sleep(60)", str(folder / ".lock")],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(AutoQError, match="is in use by another autoq process; wait for it to finish or choose another --out"):
             resume(runs, folder)
-    assert len(resume(runs, folder).episodes) == 6  # free again once released
+    finally:
+        holder.kill()
+        holder.wait()
+    assert len(resume(runs, folder).episodes) == 6  # free again once the other process is gone
+    with RunLock(folder), RunLock(folder):  # nested in one process (a search that finetunes): allowed
+        with open(folder / ".lock") as other:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def test_rows_past_the_checkpoint_and_temporaries_of_a_killed_run(runs, tmp_path, monkeypatch):
