@@ -144,7 +144,7 @@ def test_os_errors_while_writing_are_one_line(code, words, tmp_path, capsys, def
 
     monkeypatch.setattr(runfolder, "atomic_write_yaml", failing)
     err = run_cli(["search", "--out", str(tmp_path / "run"), "--episodes", "1", "--quiet"], capsys)
-    assert words in err and "config.yaml" in err
+    assert words in err and "config.yaml" in err and "check the path, its permissions and the free disk space" in err
 
 
 def test_demo_accepts_a_fraction_and_leaves_nothing_when_it_fails(tmp_path, capsys, default_cache):
@@ -179,3 +179,49 @@ def test_sigterm_is_handled_like_ctrl_c_and_the_run_resumes(tmp_path, capsys, de
     monkeypatch.setattr(run_module, "rollout", original)
     assert main([*argv, "--resume"]) == 0
     assert [r["episode"] for r in rf.read_rows(tmp_path / "run" / rf.EPISODES)] == [0, 1, 2]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, default_cache) -> Path:
+    from conftest import TINY
+
+    from autoq.search import search
+
+    out = tmp_path_factory.mktemp("finished") / "run"
+    search(progress=False, **{**TINY, "episodes": 2, "out": str(out)})
+    return out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["finetune", "--run", "{run}", "--epochs", "1", "--quiet", "--out", "{file}"], "run folder '{file}' is a file, not a folder"),
+        (["finetune", "--run", "{run}", "--epochs", "1", "--quiet", "--out", "{file}/x"], "cannot create run folder '{file}/x' (Not a directory)"),
+        (["export", "{run}", "--out", "{file}"], "export folder '{file}' is a file, not a folder"),
+        (["export", "{run}", "--out", "{file}/x"], "cannot create export folder '{file}/x' (Not a directory)"),
+        (["search", "--out", "{file}/x", "--quiet"], "cannot create run folder '{file}/x' (Not a directory)"),
+    ],
+)
+def test_out_that_cannot_be_a_folder(argv, message, finished_run, tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("x")
+    fill = lambda s: s.format(run=finished_run, file=target)  # noqa: E731
+    assert fill(message) in run_cli([fill(a) for a in argv], capsys)
+
+
+def test_report_folder_taken_by_a_file(finished_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    (run / "report").write_text("x")
+    assert "cannot access" in run_cli(["report", str(run)], capsys)
+
+
+def test_an_unwritable_cache_is_not_needed(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("AUTOQ_CACHE", str(blocker / "cache"))  # nothing can be created there
+    argv = ["search", "--out", str(tmp_path / "run"), "--episodes", "1", "--quiet", "--calib-size", "64", "--reward-size", "200"]
+    assert main(argv) == 0
+    assert main(["inspect", "--json"]) == 0

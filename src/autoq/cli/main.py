@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(args.command, str(e))
     except OSError as e:  # disk full, permissions, read-only file systems met while running
         where = f" {e.filename!r}" if e.filename else ""
-        return _fail(args.command, f"cannot write or read{where}: {e.strerror or e}; free space or fix permissions and run again")
+        return _fail(args.command, f"cannot access{where}: {e.strerror or e}; check the path, its permissions and the free disk space")
     except RecursionError:
         return _fail(args.command, "an input file is nested too deeply to read; check the files given")
     except KeyboardInterrupt:

@@ -41,18 +41,19 @@ OWN_FILES = (CONFIG, EPISODES, BEST_POLICY, CHECKPOINT, REFERENCES, SUMMARY, FIN
 RESUMABLE_CHANGES = {"episodes", "device", "workers", "out", "finetune", "finetune_options"}
 
 
-def make_folder(run_dir: Path) -> bool:
-    """Create the run folder (and its parents); returns whether it was created. One-line errors for
-    a path that is a file, read-only or otherwise not writable."""
+def make_folder(run_dir: Path, what: str = "run folder") -> bool:
+    """Create the folder (and its parents); returns whether it was created. One-line errors for a
+    path that is a file, read-only or otherwise not writable."""
+    run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
-        raise AutoQError(f"run folder {str(run_dir)!r} is a file, not a folder; choose another --out")
+        raise AutoQError(f"{what} {str(run_dir)!r} is a file, not a folder; choose another --out")
     existed = run_dir.is_dir()
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise AutoQError(f"cannot create run folder {str(run_dir)!r} ({e.strerror}); choose a writable --out") from None
+        raise AutoQError(f"cannot create {what} {str(run_dir)!r} ({e.strerror}); choose a writable --out") from None
     if not os.access(run_dir, os.W_OK | os.X_OK):
-        raise AutoQError(f"run folder {str(run_dir)!r} is not writable; choose a writable --out")
+        raise AutoQError(f"{what} {str(run_dir)!r} is not writable; choose a writable --out")
     return not existed
 
 
