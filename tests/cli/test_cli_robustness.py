@@ -44,6 +44,8 @@ def write(path: Path, text: str) -> str:
         ("episodes: 3\nepisodes: 4\n", "key 'episodes' appears twice"),
         (BOMB, "aliases"),
         ("[" * 3000, "nested too deeply"),
+        ("episodes: " + "9" * 5000 + "\n", "not a valid settings value"),
+        ("episodes: 1.0e+400\n", "must be an integer"),
     ],
 )
 def test_config_file_values_get_the_checks_of_flags(config, message, tmp_path, capsys, default_cache):
@@ -225,3 +227,24 @@ def test_an_unwritable_cache_is_not_needed(tmp_path, capsys, monkeypatch):
     argv = ["search", "--out", str(tmp_path / "run"), "--episodes", "1", "--quiet", "--calib-size", "64", "--reward-size", "200"]
     assert main(argv) == 0
     assert main(["inspect", "--json"]) == 0
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="file permissions do not bind root")
+@pytest.mark.parametrize("name", ["policy", "board", "config", "best_policy.json", "episodes.csv"])
+def test_unreadable_files(name, finished_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    files = {"policy": run / "best_policy.json", "board": write(tmp_path / "b.yaml", "base: temporal\n"),
+             "config": write(tmp_path / "c.yaml", "episodes: 2\n"), "best_policy.json": run / "best_policy.json",
+             "episodes.csv": run / "episodes.csv"}
+    argv = {"policy": ["evaluate", "--policy", str(files["policy"])], "board": ["cost", "--hardware", str(files["board"])],
+            "config": ["search", "--config", str(files["config"])], "best_policy.json": ["report", str(run)],
+            "episodes.csv": ["report", str(run)]}[name]
+    os.chmod(files[name], 0)
+    try:
+        err = run_cli(argv, capsys)
+    finally:
+        os.chmod(files[name], 0o644)
+    assert "Permission denied" in err or "cannot" in err

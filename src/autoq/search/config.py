@@ -205,7 +205,8 @@ def build(cls: type, values: dict, where: str = "config") -> Any:
     defaults = {f.name: f.default for f in dataclasses.fields(cls)}
     for key, value in values.items():
         tp = _base_type(hints[key])
-        if value is None and defaults[key] is not None and tp is not typing.Any:
+        optional = type(None) in typing.get_args(hints[key]) or defaults[key] is None
+        if value is None and not optional and tp is not typing.Any:
             raise AutoQError(f"{where}: setting {key!r} needs a value (it has no 'none')")
         if value is None or tp in (dict, typing.Any) or dataclasses.is_dataclass(tp):
             out[key] = value

@@ -54,6 +54,8 @@ def load_yaml_text(text: str, source: str) -> Any:
         raise AutoQError(f"{source}: not valid YAML ({lines[0] if lines else type(e).__name__})") from None
     except RecursionError:
         raise AutoQError(f"{source}: nested too deeply to be a settings file") from None
+    except ValueError as e:  # e.g. an integer of thousands of digits
+        raise AutoQError(f"{source}: not a valid settings value ({str(e).splitlines()[0]})") from None
 
 
 def load_yaml_file(path: str | os.PathLike, what: str = "file") -> Any:
