@@ -72,15 +72,10 @@ def jpeg_npz() -> Path:
 
 @pytest.fixture(scope="session")
 def default_cache(tmp_path_factory):
-    """A cache folder holding the trained embedded default (trained once for the whole session)."""
-    import os
-
-    from autoq.models import default_model
-
+    """A fresh, empty cache folder for the whole session (the embedded default ships its weights)."""
     path = tmp_path_factory.mktemp("cache")
     old = os.environ.get("AUTOQ_CACHE")
     os.environ["AUTOQ_CACHE"] = str(path)
-    default_model()
     yield path
     if old is None:
         os.environ.pop("AUTOQ_CACHE", None)

@@ -13,7 +13,7 @@ from safetensors.torch import load, save
 
 from autoq.errors import AutoQError
 from autoq.export import check_packed, freeze, load_packed, model_sizes, read_packed, save_packed
-from autoq.export.packed import PACKED_FORMAT
+from autoq.export.packed import PACKED_FORMAT, _checksum
 
 
 @pytest.fixture(scope="module")
@@ -85,14 +85,18 @@ def _rewrite(path, tensors=None, meta=None):
     out = load(data)
     out.update(tensors or {})
     header.update(meta or {})
-    path.write_bytes(save({k: v for k, v in out.items() if v is not None}, metadata=header))
+    out = {k: v for k, v in out.items() if v is not None}
+    if "sha256" not in (meta or {}):  # signed again: these files test the checks behind the checksum
+        header["sha256"] = _checksum(header, out)
+    path.write_bytes(save(out, metadata=header))
 
 
 @pytest.mark.parametrize(
     "tensors, meta, message",
     [
         ({}, {"format": "other"}, "field 'format' must be 'autoq.packed'"),
-        ({}, {"version": "2"}, "version '2' is not supported"),
+        ({}, {"version": "1"}, "version '1' is not supported"),
+        ({}, {"sha256": "0" * 64}, "checksum mismatch, the file is damaged; export it again"),
         ({"quant/conv1/bits": torch.full((8,), 9, dtype=torch.uint8)}, {}, "9 bits, outside"),
         ({"quant/conv1/scales": torch.ones(7)}, {}, "'quant/conv1/scales' is float32 \\[7\\], expected float32 \\[8\\]"),
         ({"quant/conv1/codes": None}, {}, "tensor 'quant/conv1/codes' is missing"),
@@ -105,6 +109,18 @@ def test_loader_rejects_malformed_files(qmodel, net, tmp_path, tensors, meta, me
     path = save_packed(qmodel, tmp_path / "m.safetensors")
     _rewrite(path, tensors, meta)
     with pytest.raises(AutoQError, match=message):
+        load_packed(path, net)
+
+
+@pytest.mark.parametrize("where", [0.5, 0.9, 0.999])
+def test_one_flipped_payload_byte_is_refused(qmodel, net, tmp_path, where):
+    path = save_packed(qmodel, tmp_path / "m.safetensors")
+    data = bytearray(path.read_bytes())
+    header_end = 8 + struct.unpack("<Q", bytes(data[:8]))[0]
+    i = header_end + int(where * (len(data) - header_end))
+    data[i] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(AutoQError, match="checksum mismatch"):
         load_packed(path, net)
 
 

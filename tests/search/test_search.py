@@ -28,7 +28,7 @@ def test_tiny_search_writes_a_valid_run_folder(tiny):
     seen = []
 
     def on_episode(row):  # called once the episode's checkpoint is on disk
-        seen.append((row, torch.load(Path(tiny["out"]) / rf.CHECKPOINT, weights_only=True)["episode"]))
+        seen.append((row, rf.load_checkpoint(Path(tiny["out"]) / rf.CHECKPOINT)["episode"]))
 
     result = search(progress=False, on_episode=on_episode, **tiny)
     assert [r for r, _ in seen] == result.episodes and [e for _, e in seen] == [1, 2, 3, 4, 5]
@@ -47,7 +47,7 @@ def test_tiny_search_writes_a_valid_run_folder(tiny):
     best = Policy.load(run / rf.BEST_POLICY, layers)
     assert best == result.best_policy
     assert max(r["reward"] for r in rows) == pytest.approx(result.best["reward"])
-    state = torch.load(run / rf.CHECKPOINT, weights_only=True)
+    state = rf.load_checkpoint(run / rf.CHECKPOINT)
     assert state["episode"] == 5
     refs = json.loads((run / rf.REFERENCES).read_text())
     assert refs["float"]["accuracy"] > 0.9 and refs["uniform8"]["latency_s"] > refs["uniform4"]["latency_s"]

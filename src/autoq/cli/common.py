@@ -28,6 +28,13 @@ def add_json_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
+def check_run_args(args: argparse.Namespace) -> None:
+    """Validate the run settings among ``args`` with the checks of config files and searches."""
+    from autoq.search.config import build, given
+
+    build(RunConfig, given(args, RunConfig), "settings").validate()
+
+
 def build_model(args: argparse.Namespace):
     """The model the arguments name (weights loaded, eval mode), its spec and its discovered layers."""
     from autoq.engine.setup import build_model as build

@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from autoq.engine.setup import attach_data, build_model
     from autoq.quant import Policy, apply_policy, calibrate
 
+    common.check_run_args(args)
     device = resolve_device(args.device)
     work = build_model(args.model, args.weights, args.pretrained, args.num_classes, args.input_shape, args.trust_checkpoint)
     attach_data(work, args.dataset, args.data_dir, args.calib_size, args.reward_size, args.seed)

@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else (
         run_dir / "export" if run_dir is not None else Path("exports") / f"{_stem(work.spec.name)}-{_stem(args.policy)}"
     )
+    rf.make_folder(out, "export folder")
     formats = list(FORMATS) if "all" in args.formats else list(dict.fromkeys(args.formats))
     meta = {"model": work.spec.name, "weights": cfg.weights, "dataset": work.data.name, "source": source, "finetuned": finetuned}
     result = export_model(

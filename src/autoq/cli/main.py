@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
 
 from autoq import __version__
@@ -37,14 +38,39 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr
     )
     retain_freed_memory()
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.func(args) or 0)
     except AutoQError as e:
-        print(f"autoq {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return _fail(args.command, str(e))
+    except OSError as e:  # disk full, permissions, read-only file systems met while running
+        where = f" {e.filename!r}" if e.filename else ""
+        return _fail(args.command, f"cannot access{where}: {e.strerror or e}; check the path, its permissions and the free disk space")
+    except RecursionError:
+        return _fail(args.command, "an input file is nested too deeply to read; check the files given")
     except KeyboardInterrupt:
-        print(f"autoq {args.command}: interrupted", file=sys.stderr)
+        hint = getattr(args, "resume_hint", None) or RESUME_HINT.get(args.command, "")
+        print(f"autoq {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# what to tell a user whose command was interrupted: every finished episode or epoch is on disk
+RESUME_HINT = {
+    "search": "; every finished episode is saved: run the same command with --resume to continue",
+    "finetune": "; every finished epoch is saved: run the same command with --resume to continue",
+}
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM ends the command as Ctrl-C does: files stay consistent and the message says how to resume."""
+    raise KeyboardInterrupt
+
+
+def _fail(command: str, message: str) -> int:
+    print(f"autoq {command}: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

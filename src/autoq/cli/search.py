@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from autoq.cli import common
+from autoq.errors import AutoQError
 from autoq.search.config import FinetuneConfig, SearchConfig, add_dataclass_args, build, given, load_yaml
 
 
@@ -39,6 +40,9 @@ def resolve(args: argparse.Namespace) -> SearchConfig:
     from autoq.agents import AgentConfig
 
     values = load_yaml(args.config) if args.config else {}
+    for key in ("agent_options", "finetune_options"):
+        if not isinstance(values.get(key) or {}, dict):
+            raise AutoQError(f"{args.config}: {key} must be a mapping of settings, got {values[key]!r}")
     values.update(given(args, SearchConfig))
     values["agent_options"] = {**(values.get("agent_options") or {}), **given(args, AgentConfig, "agent-")}
     values["finetune_options"] = {**(values.get("finetune_options") or {}), **given(args, FinetuneConfig, "finetune-")}
@@ -49,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from autoq.search import search
 
     cfg = resolve(args)
+    cfg.validate()  # every setting, the finetuning ones included, before the search starts
     result = search(cfg, resume=args.resume, progress=not args.quiet)
     common.emit(args, summary(result), describe(result))
     return 0

@@ -28,6 +28,9 @@ class Workload:
         return self.discovery.layers
 
 
+MAX_INPUT_ELEMENTS = 3 * 2048 * 2048  # far above any classification input, far below what exhausts memory
+
+
 def parse_shape(text: str | None) -> tuple[int, ...] | None:
     """``C,H,W`` (or ``CxHxW``) as a tuple; None stays None."""
     if text is None:
@@ -38,7 +41,18 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
         raise AutoQError(f"input shape {text!r} is not C,H,W (e.g. 3,224,224)") from None
     if len(shape) != 3 or min(shape) <= 0:
         raise AutoQError(f"input shape {text!r} must be three positive integers C,H,W")
+    if shape[0] * shape[1] * shape[2] > MAX_INPUT_ELEMENTS:
+        raise AutoQError(f"input shape {text!r} has more than {MAX_INPUT_ELEMENTS} values per image; give the model's real input size")
     return shape
+
+
+def check_finite(model: Any, source: str) -> None:
+    """Refuse a model with NaN or infinite weights, naming the first such tensor (it would score chance)."""
+    import torch
+
+    for name, t in list(model.named_parameters()) + list(model.named_buffers()):
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise AutoQError(f"{source}: tensor {name!r} holds NaN or infinite values; use weights from a finished, stable training run")
 
 
 def build_model(
@@ -56,6 +70,8 @@ def build_model(
     from autoq.quant import discover_layers
 
     shape = parse_shape(input_shape)
+    if num_classes is not None and not 1 <= num_classes <= 1_000_000:
+        raise AutoQError(f"--num-classes {num_classes} must be between 1 and 1000000")
     if model is None and weights is None and not pretrained:
         net, _ = default_model()
         spec = model_spec(DEFAULT_MODEL)
@@ -67,6 +83,7 @@ def build_model(
             input_shape=shape, trust_checkpoint=trust_checkpoint,
         )
     net.eval()
+    check_finite(net, f"weights {weights!r}" if weights else f"model {spec.name!r}")
     discovery = discover_layers(net, torch.zeros(1, *spec.input_shape))
     if not discovery.layers:
         raise AutoQError(f"model {spec.name!r} has no Conv2d or Linear layer to quantize")

@@ -46,7 +46,7 @@ from autoq.quant.policy import Policy
 from autoq.utils.io import atomic_write_bytes
 
 PACKED_FORMAT = "autoq.packed"
-PACKED_VERSION = 1
+PACKED_VERSION = 2  # 2: the header carries a sha256 of the header fields and every tensor
 MAX_BITS = 8
 _FIELDS = ("codes", "bits", "scales", "bias", "act_scale")
 
@@ -157,6 +157,7 @@ def save_packed(
         "policy": json.dumps(policy.to_dict()),
         "meta": json.dumps(dict(meta or {})),
     }
+    header["sha256"] = _checksum(header, tensors)
     atomic_write_bytes(path, save(tensors, metadata=header))
     return Path(path)
 
@@ -177,6 +178,16 @@ class PackedModel:
     def folded(self) -> dict[str, str]:
         """``{batch-norm name: layer name}`` of the batch norms folded into a layer."""
         return {l.folded_bn: n for n, l in self.layers.items() if l.folded_bn}
+
+
+def _checksum(header: Mapping[str, str], tensors: Mapping[str, Tensor]) -> str:
+    """sha256 of the header fields (but the checksum) and of every tensor, in name order."""
+    import hashlib
+
+    from autoq.utils.digest import tensors_digest
+
+    h = hashlib.sha256(json.dumps({k: v for k, v in header.items() if k != "sha256"}, sort_keys=True).encode())
+    return tensors_digest(sorted(tensors.items()), h)
 
 
 def _json_field(header: Mapping[str, str], key: str, where: str) -> Any:
@@ -288,6 +299,8 @@ def read_packed(path: str | os.PathLike) -> PackedModel:
             f"{where}: packed format version {header.get('version')!r} is not supported "
             f"(this autoq reads version {PACKED_VERSION})"
         )
+    if header.get("sha256") != _checksum(header, tensors):
+        raise AutoQError(f"{where}: checksum mismatch, the file is damaged; export it again")
     records = _json_field(header, "layers", where)
     if not isinstance(records, dict) or not records:
         raise AutoQError(f"{where}: metadata field 'layers' must be a non-empty JSON object")

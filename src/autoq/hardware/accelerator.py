@@ -18,7 +18,6 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-import yaml
 
 from autoq.errors import AutoQError
 from autoq.utils.registry import Registry
@@ -236,10 +235,9 @@ KINDS: dict[str, type[Accelerator]] = {"temporal": TemporalAccelerator, "spatial
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise AutoQError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    from autoq.utils.yamlsafe import load_yaml_file
+
+    data = load_yaml_file(path, "accelerator file")  # strict: duplicate keys and alias bombs refused
     if not isinstance(data, Mapping):
         raise AutoQError(f"{path}: an accelerator file must be a YAML mapping of key: value")
     return dict(data)
@@ -262,7 +260,7 @@ def accelerator_from_dict(data: Mapping[str, Any], source: str = "accelerator") 
         merged.update(data)
         data = merged
     kind = data.pop("kind", None)
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise AutoQError(f"{source}: 'kind' must be 'temporal' or 'spatial', got {kind!r}")
     cls = KINDS[kind]
     known = {f.name for f in fields(cls)}
@@ -280,6 +278,10 @@ def accelerator_from_dict(data: Mapping[str, Any], source: str = "accelerator") 
             data[f.name] = str(v)
         if f.type == "bool" and f.name in data and not isinstance(v, bool):
             raise AutoQError(f"{source}: {f.name!r} must be true or false, got {v!r}")
+        if f.type in ("int", "float") and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise AutoQError(f"{source}: {f.name!r} must be a number, got {v!r}")
+        if f.type in ("int", "float") and not math.isfinite(v):
+            raise AutoQError(f"{source}: {f.name!r} must be a finite number, got {v!r}")
     try:
         return cls(**data)
     except AutoQError as e:

@@ -202,12 +202,18 @@ class Policy:
     def load(cls, path: str | os.PathLike, layers: Sequence[LayerInfo] | None = None) -> "Policy":
         """Read and validate a policy file; see :meth:`from_dict`."""
         path = Path(path)
+        if path.is_dir():
+            raise AutoQError(f"policy file {str(path)!r} is a folder, not a file")
         if not path.is_file():
             raise AutoQError(f"policy file {str(path)!r} does not exist")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise AutoQError(f"{path}: not valid JSON ({e})") from None
+        except OSError as e:
+            raise AutoQError(f"cannot read policy file {str(path)!r} ({e.strerror}); check its permissions") from None
+        except RecursionError:
+            raise AutoQError(f"{path}: nested too deeply to be a policy file") from None
+        except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, and integers of thousands of digits
+            raise AutoQError(f"{path}: not valid JSON ({str(e).splitlines()[0]})") from None
         return cls.from_dict(data, layers, source=str(path))
 
     def ordered(self, layers: Iterable[LayerInfo]) -> "Policy":

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from autoq.errors import AutoQError
 from autoq.report import plots
@@ -60,8 +59,9 @@ class Report:
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise AutoQError(f"cannot read {str(path)!r}: {str(e).splitlines()[0]}") from None
+    except (OSError, ValueError, RecursionError) as e:
+        lines = str(e).strip().splitlines()
+        raise AutoQError(f"cannot read {str(path)!r}: {lines[0] if lines else type(e).__name__}") from None
 
 
 def load_run(run_dir: str | Path) -> RunData:
@@ -80,10 +80,7 @@ def load_run(run_dir: str | Path) -> RunData:
     for name in (rf.CONFIG, rf.REFERENCES):
         if not (run_dir / name).is_file():
             raise AutoQError(f"{str(run_dir)!r} has no {name}: not a folder written by autoq search")
-    try:
-        config = yaml.safe_load((run_dir / rf.CONFIG).read_text()) or {}
-    except yaml.YAMLError as e:
-        raise AutoQError(f"cannot read {str(run_dir / rf.CONFIG)!r}: {str(e).splitlines()[0]}") from None
+    config = rf.read_yaml(run_dir / rf.CONFIG)
     references = _read_json(run_dir / rf.REFERENCES)
     missing = [k for k in REFERENCES if k not in references]
     if missing:

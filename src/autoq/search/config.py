@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -38,6 +39,20 @@ class FinetuneConfig:
     freeze_bn: bool = setting(True, "keep batch-norm statistics fixed (the data of a short finetune is small)")
     amp: bool = setting(False, "bfloat16 autocast for the training steps on a GPU (evaluation stays float32)")
 
+    def validate(self) -> None:
+        """The same checks for flags, config files and Python callers; run before any work starts."""
+        check_fields(self, "finetune")
+        if self.epochs < 0:
+            raise AutoQError("finetune epochs must be 0 or more")
+        if not 0 < self.lr <= 10:
+            raise AutoQError(f"finetune lr {self.lr!r} must be in (0, 10]")
+        if not 0 <= self.momentum < 1:
+            raise AutoQError(f"finetune momentum {self.momentum!r} must be in [0, 1)")
+        if not 0 <= self.weight_decay <= 1:
+            raise AutoQError(f"finetune weight decay {self.weight_decay!r} must be in [0, 1]")
+        if self.train_batch_size < 1:
+            raise AutoQError("finetune train batch size must be positive")
+
 
 @dataclass
 class RunConfig:
@@ -62,9 +77,17 @@ class RunConfig:
     out: str | None = setting(None, "run folder (default: runs/<model>-<agent>-<mode>-seed<seed>)")
 
     def validate(self) -> None:
+        """The same checks for flags, config files and Python callers; run before any work starts."""
+        check_fields(self)
         for name in ("calib_size", "reward_size", "batch_size"):
             if getattr(self, name) < 1:
                 raise AutoQError(f"--{name.replace('_', '-')} must be positive")
+        if not 0 <= self.seed < 2**32:
+            raise AutoQError(f"--seed {self.seed} must be between 0 and 2**32 - 1")
+        if self.num_classes is not None and not 1 <= self.num_classes <= 1_000_000:
+            raise AutoQError(f"--num-classes {self.num_classes} must be between 1 and 1000000")
+        if self.workers < 0:
+            raise AutoQError("--workers must be 0 or more")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -134,9 +157,32 @@ class SearchConfig(RunConfig):
             raise AutoQError("--episodes must be at least 1")
         if self.keep_first_last is not None and not 1 <= self.keep_first_last <= 8:
             raise AutoQError("--keep-first-last must be between 1 and 8 bits")
+        if self.reward_finetune_batches < 0:
+            raise AutoQError("--reward-finetune-batches must be 0 or more")
+        if not isinstance(self.agent_options, dict):
+            raise AutoQError(f"agent_options must be a mapping of agent settings, got {self.agent_options!r}")
+        if not isinstance(self.finetune_options, FinetuneConfig):
+            raise AutoQError(f"finetune_options must be a mapping of finetuning settings, got {self.finetune_options!r}")
+        self.finetune_options.validate()
 
 
 # dataclass <-> YAML / command line ----------------------------------------------------------------
+
+
+def check_fields(obj: Any, where: str = "") -> None:
+    """Per-field checks shared by every settings class: types, finite numbers and listed choices."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value, tp = getattr(obj, f.name), _base_type(hints[f.name])
+        flag = f"--{where + '-' if where else ''}{f.name.replace('_', '-')}"
+        if value is None or tp not in (int, float, bool, str):
+            continue
+        if tp in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise AutoQError(f"{flag} must be a number, got {value!r}")
+        if tp is float and not math.isfinite(value):
+            raise AutoQError(f"{flag} must be a finite number, got {value!r}")
+        if "choices" in f.metadata and value not in f.metadata["choices"]:
+            raise AutoQError(f"{flag} is {value!r}; choose one of {', '.join(f.metadata['choices'])}")
 
 
 def _base_type(tp: Any) -> Any:
@@ -157,8 +203,12 @@ def build(cls: type, values: dict, where: str = "config") -> Any:
         if key not in names:
             raise AutoQError(f"{where}: unknown setting {key!r}; known: {', '.join(sorted(names))}")
     out = {}
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
     for key, value in values.items():
         tp = _base_type(hints[key])
+        optional = type(None) in typing.get_args(hints[key]) or defaults[key] is None
+        if value is None and not optional and tp is not typing.Any:
+            raise AutoQError(f"{where}: setting {key!r} needs a value (it has no 'none')")
         if value is None or tp in (dict, typing.Any) or dataclasses.is_dataclass(tp):
             out[key] = value
         elif tp is bool and not isinstance(value, bool):
@@ -167,19 +217,18 @@ def build(cls: type, values: dict, where: str = "config") -> Any:
             raise AutoQError(f"{where}: setting {key!r} must be a number, got {value!r}")
         elif tp is int and isinstance(value, float) and not value.is_integer():
             raise AutoQError(f"{where}: setting {key!r} must be an integer, got {value!r}")
+        elif tp is float and not math.isfinite(value):
+            raise AutoQError(f"{where}: setting {key!r} must be a finite number, got {value!r}")
         else:
             out[key] = tp(value) if tp in (int, float, str) else value
     return cls(**out)
 
 
 def load_yaml(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise AutoQError(f"config file {str(path)!r} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise AutoQError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    """A settings file: strict YAML (no duplicate keys, no alias bombs), a mapping at the top."""
+    from autoq.utils.yamlsafe import load_yaml_file
+
+    data = load_yaml_file(path, "config file") or {}
     if not isinstance(data, dict):
         raise AutoQError(f"{path}: expected a mapping of settings")
     return data

@@ -63,29 +63,43 @@ def finetune(
     ctx=None,
     progress: bool = True,
 ) -> FinetuneResult:
-    """Finetune ``policy`` (a Policy or a policy file) on ``run``'s model and data; files go to ``run_dir``."""
+    """Finetune ``policy`` (a Policy or a policy file) on ``run``'s model and data; files go to ``run_dir``.
+
+    The folder is locked while this process writes into it (a search that finetunes holds it already).
+    """
+    from autoq.engine.distributed import init_distributed
+    from autoq.search.lock import RunLock
+
+    ft = ft or FinetuneConfig()
+    ft.validate()
+    run.validate()
+    ctx = ctx or init_distributed(run.device)
+    run_dir = Path(run_dir or run.out or "runs/finetune")
+    if not ctx.is_main:
+        return _finetune(policy, run, ft, run_dir, resume, work, ctx, progress)
+    rf.make_folder(run_dir)
+    with RunLock(run_dir):
+        rf.remove_temporaries(run_dir)
+        return _finetune(policy, run, ft, run_dir, resume, work, ctx, progress)
+
+
+def _finetune(policy, run: RunConfig, ft: FinetuneConfig, run_dir: Path, resume: bool, work, ctx, progress: bool) -> FinetuneResult:
+    """The finetuning itself, in a folder this process holds (on the main process)."""
     from tqdm import tqdm
 
     from autoq.data import iterate_batches
     from autoq.engine.device import fast_memory_format
-    from autoq.engine.distributed import all_reduce_accuracy, init_distributed
+    from autoq.engine.distributed import all_reduce_accuracy
     from autoq.engine.loops import evaluate
     from autoq.engine.setup import build_workload
     from autoq.quant import Policy, apply_policy, calibrate
     from autoq.utils.seeding import seed_everything
 
-    ft = ft or FinetuneConfig()
-    if ft.epochs < 0 or ft.lr <= 0 or ft.train_batch_size < 1:
-        raise AutoQError("finetuning needs epochs >= 0, a positive learning rate and a positive batch size")
-    ctx = ctx or init_distributed(run.device)
     seed_everything(run.seed)
     work = work or build_workload(run)
     if not isinstance(policy, Policy):
         policy = Policy.load(policy, work.layers)
     policy.validate(work.layers)
-    run_dir = Path(run_dir or run.out or "runs/finetune")
-    if ctx.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
     device = ctx.device
 
     def accuracy(model, split):

@@ -15,6 +15,7 @@ from autoq.search import runfolder as rf
 from autoq.search.budget import BudgetSpec, BudgetTracker, describe
 from autoq.search.config import SearchConfig, build
 from autoq.search.environment import Outcome, QuantEnv, extrinsic_reward
+from autoq.search.lock import RunLock
 from autoq.search.rollout import SearchSpace, rollout
 from autoq.utils.io import atomic_write_json
 from autoq.utils.threads import one_thread
@@ -100,15 +101,8 @@ def search(
     ``on_episode`` is called with each episode's row once its checkpoint is written (on the main
     process): a hook for live plots, logging or timing.
     """
-    import torch
-    from tqdm import tqdm
-
-    from autoq.agents import AgentConfig, NetworkSpec, create_agent
-    from autoq.engine.distributed import broadcast, init_distributed
-    from autoq.engine.setup import build_workload
-    from autoq.hardware import CostModel, load_accelerator
-    from autoq.quant import Policy
-    from autoq.utils.seeding import seed_everything
+    from autoq.agents import AgentConfig
+    from autoq.engine.distributed import init_distributed
 
     cfg = config if config is not None else build(SearchConfig, settings, "search settings")
     if config is not None and settings:
@@ -117,12 +111,41 @@ def search(
     agent_cfg = build(AgentConfig, dict(cfg.agent_options), "agent_options")
     ctx = init_distributed(cfg.device)
     run_dir = cfg.run_dir()
-    resolved = {**cfg.to_dict(), "agent_options": _plain(agent_cfg)}
-    has_ckpt = broadcast(rf.prepare(run_dir, resolved, resume) if ctx.is_main else None, ctx)
+    if not ctx.is_main:
+        return _search(cfg, agent_cfg, ctx, run_dir, resume, progress, on_episode)
+    created = rf.make_folder(run_dir)
+    with RunLock(run_dir):
+        try:
+            return _search(cfg, agent_cfg, ctx, run_dir, resume, progress, on_episode)
+        except Exception:  # a failed start leaves nothing; an interrupted one stays resumable
+            if created:
+                rf.remove_if_unstarted(run_dir)
+            raise
 
+
+def _search(cfg: SearchConfig, agent_cfg, ctx, run_dir: Path, resume: bool, progress: bool,
+            on_episode: Callable[[dict], None] | None) -> SearchResult:
+    """The search itself, in a run folder this process holds (on the main process)."""
+    import torch
+    from tqdm import tqdm
+
+    from autoq.agents import NetworkSpec, create_agent
+    from autoq.engine.distributed import broadcast
+    from autoq.engine.setup import build_workload
+    from autoq.hardware import CostModel, load_accelerator
+    from autoq.quant import Policy
+    from autoq.search.fingerprints import run_fingerprints
+    from autoq.utils.seeding import seed_everything
+
+    resolved = {**cfg.to_dict(), "agent_options": _plain(agent_cfg)}
     seed_everything(cfg.seed)
     work = build_workload(cfg)
     accelerator = load_accelerator(cfg.hardware)
+    has_ckpt = None
+    if ctx.is_main:
+        has_ckpt = rf.prepare(run_dir, resolved, resume)
+        rf.record_fingerprints(run_dir, run_fingerprints(work, accelerator))
+    has_ckpt = broadcast(has_ckpt, ctx)
     cost_model = CostModel(work.layers, accelerator, sort_kernels=cfg.sort_kernels)
     env = QuantEnv(work, cfg, cost_model, ctx)
     layers = work.layers
@@ -159,12 +182,13 @@ def search(
     rows: list[dict] = []
     best: dict = {}
     start = 0
+    run_id = rf.run_record(run_dir).get("id") if ctx.is_main else None
     if has_ckpt:
         state = rf.load_checkpoint(run_dir / rf.CHECKPOINT) if ctx.is_main else None
         if ctx.is_main:
+            rows = rf.check_resume(run_dir, state, cfg.seed)
             agent.load_state_dict(state["agent"])
             best = state["best"]
-            rows = rf.read_rows(run_dir / rf.EPISODES)[: state["episode"]]
         start = broadcast(state["episode"] if ctx.is_main else None, ctx)
         if ctx.is_main:
             log.info("resuming %s at episode %d of %d", run_dir, start, cfg.episodes)
@@ -199,7 +223,8 @@ def search(
                                 "latency_s": out.latency_s, "energy_j": out.energy_j, "hardware": cfg.hardware})
             policy.save(run_dir / rf.BEST_POLICY)
         rf.write_rows(run_dir / rf.EPISODES, rows)
-        rf.save_checkpoint(run_dir / rf.CHECKPOINT, {"episode": episode + 1, "agent": agent.state_dict(), "best": best})
+        rf.save_checkpoint(run_dir / rf.CHECKPOINT, {"episode": episode + 1, "agent": agent.state_dict(), "best": best,
+                                                     "seed": cfg.seed, "run_id": run_id, "rows_sha256": rf.rows_checksum(rows)})
         if on_episode is not None:
             on_episode(row)
         bar.update(1)
