@@ -125,3 +125,20 @@ def test_a_broken_finetuned_file_is_one_line_error(model_ref, tmp_path, capsys):
     assert main(["export", str(run), "--format", "packed"]) == 2
     err = capsys.readouterr().err
     assert "finetuned.pt: not the finetuned state of this model and policy" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("model,formats", [
+    ("mobilenet_v2-cifar", ["packed", "onnx"]), ("squeezenet1_0-cifar", ["packed", "onnx", "qonnx"]),
+    ("resnet18-cifar", ["packed", "onnx"]),
+])
+def test_export_of_the_bench_networks_matches_the_quantized_model(model, formats, tmp_path, capsys):
+    """Depthwise convolutions and residual adds without ReLU (MobileNetV2), concatenated branches and
+    convolutions without batch norm (SqueezeNet), torchvision's residual blocks: the exports check out."""
+    out = tmp_path / "out"
+    rc = main(["export", "--policy", "uniform:5:6", "--model", model, "--dataset", "synthetic", "--calib-size", "8",
+               "--reward-size", "8", "--batch-size", "8", "--format", *formats, "--check-images", "2",
+               "--out", str(out), "--json"])
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["files"]) == set(formats)
+    assert all(c["ok"] for c in report["checks"].values()), report["checks"]
