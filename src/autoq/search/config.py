@@ -94,7 +94,7 @@ class SearchConfig(RunConfig):
     agent: str = setting("autoq", "agent: autoq, hiro, haq, ddpg-kernel, random, uniform, or ilp (sensitivity + integer program, no learning)")
     granularity: str = setting("kernel", "--agent ilp: one weight bit width per layer, or per kernel group", choices=("layer", "kernel"))
     kernel_groups: int = setting(4, "--agent ilp --granularity kernel: kernels of a layer ranked by sensitivity and cut into this many groups")
-    sensitivity_images: int = setting(128, "--agent ilp: calibration images of the Fisher sensitivity estimate")
+    sensitivity_images: int = setting(64, "--agent ilp: calibration images of the Fisher sensitivity estimate")
     episodes: int = setting(400, "episodes of the search")
     agent_options: dict = setting({}, "agent hyperparameters (AgentConfig fields), e.g. {zeta: 0.5}")
     finetune: bool = setting(False, "finetune the best policy after the search")

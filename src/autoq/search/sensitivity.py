@@ -138,7 +138,7 @@ def _fisher_traces(net: nn.Module, mods: list[nn.Module], batches, tables: Quant
         for xm in x.split(MICRO_BATCH):
             for draw in range(draws):
                 deltas: list[list[Tensor]] = [[] for _ in mods]
-                errors = (sq, count, tables) if draw == 0 else None
+                errors = (sq, count, tables) if draw == 0 and steps == 0 else None  # one micro-batch is plenty
                 hooks = [m.register_forward_pre_hook(_perturbable(deltas[j], j, errors)) for j, m in enumerate(mods)]
                 try:
                     with torch.enable_grad():
