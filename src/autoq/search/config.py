@@ -114,7 +114,10 @@ class SearchConfig(RunConfig):
     keep_first_last: int | None = setting(None, "pin the first and last layer to this many bits (HAQ pins 8)")
     calibrate: str = setting("episode", "recalibrate activations every episode or once at the start", choices=("episode", "once"))
     reward_finetune_batches: int = setting(0, "batches of finetuning before each episode's reward evaluation")
-    agent: str = setting("autoq", "agent: autoq, hiro, haq, ddpg-kernel, random or uniform")
+    agent: str = setting("autoq", "agent: autoq, hiro, haq, ddpg-kernel, random, uniform, or ilp (sensitivity + integer program, no learning)")
+    granularity: str = setting("kernel", "--agent ilp: one weight bit width per layer, or per kernel group", choices=("layer", "kernel"))
+    kernel_groups: int = setting(4, "--agent ilp --granularity kernel: kernels of a layer ranked by sensitivity and cut into this many groups")
+    sensitivity_images: int = setting(64, "--agent ilp: calibration images of the Fisher sensitivity estimate")
     episodes: int = setting(400, "episodes of the search")
     agent_options: dict = setting({}, "agent hyperparameters (AgentConfig fields), e.g. {zeta: 0.5}")
     finetune: bool = setting(False, "finetune the best policy after the search")
@@ -155,6 +158,8 @@ class SearchConfig(RunConfig):
             raise AutoQError("--mode resource needs a --budget, e.g. latency=0.5")
         if self.episodes < 1:
             raise AutoQError("--episodes must be at least 1")
+        if self.kernel_groups < 1 or self.sensitivity_images < 1:
+            raise AutoQError("--kernel-groups and --sensitivity-images must be at least 1")
         if self.keep_first_last is not None and not 1 <= self.keep_first_last <= 8:
             raise AutoQError("--keep-first-last must be between 1 and 8 bits")
         if self.reward_finetune_batches < 0:

@@ -169,6 +169,11 @@ def _search(cfg: SearchConfig, agent_cfg, ctx, run_dir: Path, resume: bool, prog
     psi = cfg.objective()
     if ctx.is_main:
         atomic_write_json(run_dir / rf.REFERENCES, references)
+    if cfg.agent == "ilp":  # no agent: sensitivity plus an integer program
+        from autoq.search.ilp import program_search
+
+        rows, best = program_search(cfg, env, space, budget, references, ref8, psi, run_dir, ctx, work.spec.name)
+        return _finish(cfg, work, run_dir, ctx, rows, best, references, progress)
 
     agent = None
     if ctx.is_main:
@@ -232,6 +237,17 @@ def _search(cfg: SearchConfig, agent_cfg, ctx, run_dir: Path, resume: bool, prog
             bar.set_postfix(best_acc=f"{best['accuracy']:.3f}", lat_ms=f"{1e3 * best['latency_s']:.3g}", refresh=False)
     bar.close()
 
+    return _finish(cfg, work, run_dir, ctx, rows, best, references, progress)
+
+
+def _finish(cfg: SearchConfig, work, run_dir: Path, ctx, rows: list[dict], best: dict, references: dict, progress: bool) -> SearchResult:
+    """The summary, the optional finetune of the best policy, and the result (every strategy ends here)."""
+    import torch
+
+    from autoq.engine.distributed import broadcast
+    from autoq.quant import Policy
+
+    layers = work.layers
     best = broadcast(best, ctx)
     best_policy = Policy.from_dict(best["policy"], layers) if best else None
     result = SearchResult(run_dir, best_policy, {k: v for k, v in best.items() if k != "policy"}, references, rows)
