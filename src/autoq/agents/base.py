@@ -28,6 +28,7 @@ from autoq.utils.registry import Registry
 
 from . import observations as obs_mod
 from .ddpg import DDPG, NoiseSchedule, Prior
+from .squeeze import squeeze_to_sum
 
 STATE_VERSION = 3
 
@@ -193,18 +194,14 @@ def bits_to_action(bits: float | np.ndarray, lo: int, hi: int) -> float | np.nda
     return min(max((bits - lo + 0.5) / (hi - lo + 1), 0.0), 1.0)
 
 
-def enforce_limits(desired: np.ndarray, w_min: int, w_max: int, bits_sum_max: int | None) -> np.ndarray:
-    """Clip desired kernel QBNs to ``w_max`` and, kernel by kernel, to the layer's bit-sum limit."""
+def enforce_limits(desired: np.ndarray, w_min: int, w_max: int, bits_sum_max: int | None, priority: np.ndarray | None = None) -> np.ndarray:
+    """Clip desired kernel QBNs to ``w_max``, then lower them to the layer's bit-sum limit.
+
+    The kernels of lowest ``priority`` lose their bits first (see :func:`~autoq.agents.squeeze.squeeze_to_sum`;
+    None: the last kernels by index).
+    """
     bits = np.minimum(np.asarray(desired, np.int64), w_max)
-    if bits_sum_max is None or int(bits.sum()) <= bits_sum_max:
-        return bits
-    n, used = len(bits), 0
-    for j in range(n):
-        cap = bits_sum_max - used - (n - j - 1) * w_min
-        if bits[j] > cap:
-            bits[j] = cap
-        used += int(bits[j])
-    return bits
+    return squeeze_to_sum(bits, w_min, bits_sum_max, priority)
 
 
 class Agent:
