@@ -39,6 +39,10 @@ def resolve(args: argparse.Namespace) -> SearchConfig:
     from autoq.agents import AgentConfig
 
     values = load_yaml(args.config) if args.config else {}
+    if isinstance(values.get("agent"), dict):  # agent: {name: autoq, preset: paper, ...}: the agent and its options
+        options = dict(values.pop("agent"))
+        values["agent"] = options.pop("name", "autoq")
+        values["agent_options"] = {**options, **(values.get("agent_options") or {})}
     values.update(given(args, SearchConfig))
     values["agent_options"] = {**(values.get("agent_options") or {}), **given(args, AgentConfig, "agent-")}
     values["finetune_options"] = {**(values.get("finetune_options") or {}), **given(args, FinetuneConfig, "finetune-")}

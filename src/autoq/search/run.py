@@ -100,6 +100,7 @@ def search(
     from tqdm import tqdm
 
     from autoq.agents import AgentConfig, NetworkSpec, create_agent
+    from autoq.agents.presets import apply_preset
     from autoq.engine.distributed import broadcast, init_distributed
     from autoq.engine.setup import build_workload
     from autoq.hardware import CostModel, load_accelerator
@@ -110,7 +111,7 @@ def search(
     if config is not None and settings:
         cfg = build(SearchConfig, {**cfg.to_dict(), **settings}, "search settings")
     cfg.validate()
-    agent_cfg = build(AgentConfig, dict(cfg.agent_options), "agent_options")
+    agent_cfg = build(AgentConfig, apply_preset(dict(cfg.agent_options)), "agent_options")
     ctx = init_distributed(cfg.device)
     run_dir = cfg.run_dir()
     resolved = {**cfg.to_dict(), "agent_options": _plain(agent_cfg)}
