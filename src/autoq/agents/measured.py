@@ -13,8 +13,8 @@ search's KL reward in resource mode, ``log(exp(-D)) = -D``. The cost is the temp
 latency, per layer ``A[L, a] + B[L, a] * (sum of the layer's kernel bits)`` (an affine fit of the
 real cost model at uniform bits, also recorded), under a budget of a fraction of the 8-bit latency.
 :meth:`MeasuredTask.run_episode` limits each layer the way the search does (the rest of the network
-must still fit at the minimum widths); :meth:`MeasuredTask.optimum` solves the task exactly as a
-mixed-integer program (HiGHS, through scipy).
+must still fit at the minimum widths); :meth:`MeasuredTask.optimum` solves the task exactly (a
+dynamic program per layer, then an integer program over the layers).
 """
 
 from __future__ import annotations
@@ -114,61 +114,92 @@ class MeasuredTask:
         return EpisodeResult(reward, w_bits, a_bits, info)
 
     # the exact optimum -----------------------------------------------------------------------------
-    def optimum(self, granularity: str = "kernel", time_limit: float = 120.0) -> Solution:
+    def layer_frontier(self, i: int, granularity: str = "kernel") -> np.ndarray:
+        """Least weight damage of layer ``i`` for every bit sum S (index S - c_out * W_LO), exactly.
+
+        ``kernel``: a dynamic program over the kernels, ``F_j(S) = min_b F_{j-1}(S - b) + D_j(b)``
+        (the best split of S bits); ``layer``: one width for all kernels (inf where S is not c_out * b).
+        """
+        d = self.damage_w[i]
+        n, nb = d.shape
+        if granularity == "layer":
+            out = np.full(n * (nb - 1) + 1, np.inf)
+            out[np.arange(nb) * n] = d.sum(0)
+            return out
+        f = d[0].copy()  # sums 1..8 of the first kernel, offset by W_LO
+        for j in range(1, n):
+            g = np.full(len(f) + nb - 1, np.inf)
+            for b in range(nb):
+                np.minimum(g[b : b + len(f)], f + d[j, b], out=g[b : b + len(f)])
+            f = g
+        return f
+
+    def optimum(self, granularity: str = "kernel", time_limit: float = 300.0) -> Solution:
         """Least summed damage within the latency budget, one QBN per kernel (``kernel``) or per layer (``layer``).
 
-        A mixed-integer program: binaries ``x[L, a]`` (layer L's activation width) and ``y[L, k, b]``
-        (kernel k's weight width; per layer one shared set with ``layer``), and per (L, a) a continuous
-        ``s >= S_L - M (1 - x[L, a])`` standing for ``x[L, a] * S_L`` (S_L the layer's bit sum), which
-        makes the latency linear. Solved to optimality by HiGHS unless ``time_limit`` runs out first.
+        Exact in two steps. Per layer, the least weight damage for every bit sum S is a dynamic program
+        over the kernels (:meth:`layer_frontier`), and a layer's latency depends on its activation
+        width a and S alone. Over the network it is then a multiple-choice knapsack: one (a, S) per
+        layer, damage ``T[L, a] + F_L(S)``, latency ``A[L, a] + B[L, a] * S``, summed latency within the
+        budget; options that another of the same layer beats on both are dropped, and the rest is an
+        integer program (HiGHS, through scipy), solved to optimality unless ``time_limit`` runs out.
         """
         from scipy.optimize import Bounds, LinearConstraint, milp
         from scipy.sparse import coo_matrix
 
         if granularity not in ("kernel", "layer"):
             raise ValueError(f"granularity must be kernel or layer, not {granularity!r}")
-        nb, na, L = W_HI - W_LO + 1, A_HI - A_LO + 1, len(self.layers)
-        groups = [layer.c_out if granularity == "kernel" else 1 for layer in self.layers]  # weight variables per layer
-        y_off = np.concatenate([[0], np.cumsum([g * nb for g in groups])])
-        n_y, n_x = int(y_off[-1]), L * na
-        x_off, s_off = n_y, n_y + n_x
-        n_var = s_off + n_x
-        cost = np.zeros(n_var)
-        bits = np.arange(W_LO, W_HI + 1, dtype=np.float64)
-        rows, cols, vals, lo, hi = [], [], [], [], []
-        r = 0
+        options = []  # per layer: arrays (a index, S, damage, latency) of the undominated choices
         for i, layer in enumerate(self.layers):
-            d = self.damage_w[i] if granularity == "kernel" else self.damage_w[i].sum(0, keepdims=True)
-            cost[y_off[i] : y_off[i + 1]] = d.reshape(-1)
-            cost[x_off + i * na : x_off + (i + 1) * na] = self.damage_a[i]
-            for g in range(groups[i]):  # one width per kernel (or for the layer)
-                idx = y_off[i] + g * nb + np.arange(nb)
-                rows += [r] * nb; cols += idx.tolist(); vals += [1.0] * nb; lo.append(1); hi.append(1); r += 1  # noqa: E702
-            idx = x_off + i * na + np.arange(na)
-            rows += [r] * na; cols += idx.tolist(); vals += [1.0] * na; lo.append(1); hi.append(1); r += 1  # noqa: E702
-            per = layer.c_out if granularity == "layer" else 1  # a layer-wise width counts for every kernel
-            big = float(layer.c_out * W_HI)
-            for a in range(na):  # s - S_L - big * x >= -big
-                yi = y_off[i] + np.arange(groups[i] * nb)
-                rows += [r] * (len(yi) + 2)
-                cols += yi.tolist() + [s_off + i * na + a, x_off + i * na + a]
-                vals += (-np.tile(bits, groups[i]) * per).tolist() + [1.0, -big]
-                lo.append(-big); hi.append(np.inf); r += 1  # noqa: E702
-        # latency: sum_L sum_a (A[L, a] x[L, a] + B[L, a] s[L, a]) <= limit
-        lat_cols = list(range(x_off, x_off + n_x)) + list(range(s_off, s_off + n_x))
-        rows += [r] * len(lat_cols); cols += lat_cols; vals += self.lat_a.reshape(-1).tolist() + self.lat_b.reshape(-1).tolist()  # noqa: E702
-        lo.append(-np.inf); hi.append(self.limit()); r += 1  # noqa: E702
-        A = coo_matrix((vals, (rows, cols)), shape=(r, n_var)).tocsr()
-        integrality = np.concatenate([np.ones(n_y + n_x), np.zeros(n_x)])
-        ub = np.concatenate([np.ones(n_y + n_x), np.full(n_x, np.inf)])
-        res = milp(cost, constraints=LinearConstraint(A, lo, hi), integrality=integrality, bounds=Bounds(0, ub),
-                   options={"time_limit": time_limit, "mip_rel_gap": 1e-6})
+            f = self.layer_frontier(i, granularity)
+            sums = np.arange(len(f)) + layer.c_out * W_LO
+            ok = np.isfinite(f)
+            a_idx = np.repeat(np.arange(A_HI - A_LO + 1), ok.sum())
+            s = np.tile(sums[ok], A_HI - A_LO + 1)
+            dmg = self.damage_a[i][a_idx] + np.tile(f[ok], A_HI - A_LO + 1)
+            lat = self.lat_a[i][a_idx] + self.lat_b[i][a_idx] * s
+            order = np.lexsort((dmg, lat))
+            keep = order[np.minimum.accumulate(dmg[order]) == dmg[order]]  # lowest damage so far, by rising latency
+            keep = keep[np.r_[True, np.diff(dmg[keep]) < 0]]
+            options.append((a_idx[keep], s[keep], dmg[keep], lat[keep]))
+        sizes = [len(o[0]) for o in options]
+        off = np.concatenate([[0], np.cumsum(sizes)])
+        n_var = int(off[-1])
+        rows = np.concatenate([np.full(k, i) for i, k in enumerate(sizes)] + [np.full(n_var, len(sizes))])
+        cols = np.concatenate([np.arange(n_var), np.arange(n_var)])
+        vals = np.concatenate([np.ones(n_var), np.concatenate([o[3] for o in options])])
+        A = coo_matrix((vals, (rows, cols)), shape=(len(sizes) + 1, n_var)).tocsr()
+        lo = np.r_[np.ones(len(sizes)), -np.inf]
+        hi = np.r_[np.ones(len(sizes)), self.limit()]
+        res = milp(np.concatenate([o[2] for o in options]), constraints=LinearConstraint(A, lo, hi),
+                   integrality=np.ones(n_var), bounds=Bounds(0, 1), options={"time_limit": time_limit, "mip_rel_gap": 0.0})
         if res.x is None:
             raise AutoQError(f"the measured task's program found no solution ({res.message}); raise the budget")
-        sol = np.round(res.x).astype(np.int64)
-        w_bits = []
-        for i, layer in enumerate(self.layers):
-            choice = sol[y_off[i] : y_off[i + 1]].reshape(groups[i], nb).argmax(1) + W_LO
-            w_bits.append(np.repeat(choice, layer.c_out) if granularity == "layer" else choice)
-        a_bits = sol[x_off : x_off + n_x].reshape(L, na).argmax(1) + A_LO
+        pick = [int(np.argmax(res.x[off[i] : off[i + 1]])) for i in range(len(sizes))]
+        a_bits = np.array([options[i][0][p] + A_LO for i, p in enumerate(pick)], np.int64)
+        w_bits = [self._split(i, int(options[i][1][p]), granularity) for i, p in enumerate(pick)]
         return Solution(self.reward(w_bits, a_bits), w_bits, a_bits)
+
+    def _split(self, i: int, total: int, granularity: str) -> np.ndarray:
+        """The kernel widths of layer ``i`` that reach :meth:`layer_frontier`'s damage at bit sum ``total``."""
+        d = self.damage_w[i]
+        n, nb = d.shape
+        if granularity == "layer":
+            return np.full(n, total // n, np.int64)
+        tables = [d[0].copy()]
+        for j in range(1, n):  # the forward pass again, keeping every kernel's table to trace back
+            f = tables[-1]
+            g = np.full(len(f) + nb - 1, np.inf)
+            for b in range(nb):
+                np.minimum(g[b : b + len(f)], f + d[j, b], out=g[b : b + len(f)])
+            tables.append(g)
+        bits = np.zeros(n, np.int64)
+        rest = total - n * W_LO  # index into the last table
+        for j in range(n - 1, 0, -1):
+            prev = tables[j - 1]
+            cands = [(prev[rest - b] + d[j, b], b) for b in range(nb) if 0 <= rest - b < len(prev)]
+            _, b = min(cands)
+            bits[j] = b + W_LO
+            rest -= b
+        bits[0] = rest + W_LO
+        return bits
