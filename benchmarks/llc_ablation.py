@@ -130,8 +130,8 @@ def table(records: list[dict], optimum: dict[str, dict]) -> str:
     for task in sorted({r["task"] for r in records}):
         opt = optimum.get(task)
         head = f"**{task}**" + (f": exact optimum reward {opt['kernel']:.4f} (kernel-wise), {opt['layer']:.4f} (layer-wise)" if opt else "")
-        lines += [head, "", "| config | seeds | final reward | spread (max-min) | best seen | holdout top-1 | test top-1 | s/run |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [head, "", "| config | seeds | final reward | spread (max-min) | best seen | KL / optimal KL | holdout top-1 | test top-1 | s/run |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for config in CONFIGS:
             rs = [r for r in records if r["task"] == task and r["config"] == config]
             if not rs:
@@ -141,7 +141,8 @@ def table(records: list[dict], optimum: dict[str, dict]) -> str:
             h = [r["holdout_top1"] for r in rs if "holdout_top1" in r]
             t = [r["test_top1"] for r in rs if "test_top1" in r]
             pct = lambda v: f"{100 * np.mean(v):.2f} % (±{100 * (max(v) - min(v)) / 2:.2f})" if v else "-"  # noqa: E731
-            lines.append(f"| {config} | {len(rs)} | {f.mean():.4f} | {f.max() - f.min():.4f} | {b.mean():.4f} | {pct(h)} | {pct(t)} | "
+            times = f"{f.mean() / opt['kernel']:.2f}" if opt else "-"  # the measured task's reward is -KL
+            lines.append(f"| {config} | {len(rs)} | {f.mean():.4f} | {f.max() - f.min():.4f} | {b.mean():.4f} | {times} | {pct(h)} | {pct(t)} | "
                          f"{np.mean([r['seconds'] for r in rs]):.0f} |")
         lines.append("")
     return "\n".join(lines)
@@ -160,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reward-metric", default="top1", choices=("top1", "loss", "kl"))
     ap.add_argument("--records", default=str(HERE / "llc_ablation"))
     ap.add_argument("--no-results", action="store_true")
+    ap.add_argument("--table-only", action="store_true", help="run nothing: rebuild the table from the records already in --records")
     args = ap.parse_args(argv)
     tasks = list(args.tasks) if args.models is None else [f"{k}:{m}" for m in args.models for k in ("measured", "bench")]
     Path(args.records).mkdir(parents=True, exist_ok=True)
@@ -167,8 +169,12 @@ def main(argv: list[str] | None = None) -> int:
                  reward_metric=args.reward_metric, records=args.records)
             for t in tasks for s in range(args.seeds) for c in args.configs]
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(args.jobs) as pool:
-        records = list(pool.map(run_job, jobs))
+    if args.table_only:
+        records = [json.loads(p.read_text()) for p in sorted(Path(args.records).glob("*.json"))]
+        records = [r for r in records if r["task"] in tasks and r["config"] in args.configs]
+    else:
+        with ProcessPoolExecutor(args.jobs) as pool:
+            records = list(pool.map(run_job, jobs))
     optimum = {}
     for t in tasks:
         if t.startswith("measured:"):
@@ -181,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_results:
         from _results import record
 
-        body = (f"{len(jobs)} runs, {args.episodes} episodes each, {args.jobs} processes, {time.perf_counter() - t0:.0f} s in all. "
+        done = f"{len(records)} runs" if args.table_only else f"{len(jobs)} runs, {args.jobs} processes, {time.perf_counter() - t0:.0f} s in all"
+        body = (f"{done}, {args.episodes} episodes each. "
                 "Final reward: the greedy policy after the last episode (measured task) or the best policy within the budget "
                 "(real bench, whose reward is the holdout subset's top-1); spread: max - min over seeds.\n\n" + text)
         record("llc_ablation", "Low-level controller ablation (benchmarks/llc_ablation.py)", body)

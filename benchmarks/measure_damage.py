@@ -359,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         "act_ratio_measured_over_estimate": {a: [round(v[0], 3), round(v[1], 3), v[2]] for a, v in ac.items()},
         "spearman_summed_vs_measured": round(rho, 3), "policies": args.policies,
         "policy_kl_range": [round(float(meas.min()), 4), round(float(meas.max()), 4)],
+        "summed_over_measured": [round(float(np.min(pred / meas)), 3), round(float(np.median(pred / meas)), 3), round(float(np.max(pred / meas)), 3)],
         "latency_fit_worst_rel_error": round(lat_fit_err, 4), "seconds": round(seconds, 1), "fisher_seconds": round(t_fisher, 1),
         "table": str(out.relative_to(HERE.parent)) if out.is_relative_to(HERE.parent) else str(out),
     }
