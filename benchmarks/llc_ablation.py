@@ -6,6 +6,8 @@ Configurations (the same episodes for all):
 - (b) ``defaults``: AutoQ at today's defaults (goal prior with the std spread, residual penalty);
 - (c) ``frozen``: the defaults with the LLC never updated (it stays at its initial actor: the prior
   plus the untrained residual network's small output): what the rule alone achieves;
+- (c') ``prior`` (measured task only): (c) with the residual network's output layer zeroed, so the
+  LLC is exactly the prior;
 - (d) ``no-prior``: the defaults without the prior: the LLC's actor alone places the bits;
 - (e) ``hiro``: the same agent with HIRO's goal-only low-level reward (zeta = 0);
 - (f) ``haq``: layer-wise DDPG with the single-controller improvements it has (updates per episode,
@@ -45,6 +47,7 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     "paper": ("autoq", {"preset": "paper"}),
     "defaults": ("autoq", {}),
     "frozen": ("autoq", {"kernel_updates_per_episode": 0}),
+    "prior": ("autoq", {"kernel_updates_per_episode": 0}),  # and the residual's output layer zeroed: exactly the prior
     "no-prior": ("autoq", {"goal_prior": False}),
     "hiro": ("hiro", {}),
     "haq": ("haq", {}),
@@ -53,6 +56,17 @@ BENCH_MODELS = {
     "resnet20": {"model": "resnet20", "weights": str(SHARED / "models/cifar10-jpeg/resnet20.pth")},
     "mobilenet_v2-cifar": {"model": "mobilenet_v2-cifar", "pretrained": True},
 }
+
+
+def zero_residual(agent) -> None:
+    """Zero the LLC actor's last layer (and its target's): the actor's output is then exactly its prior."""
+    import torch
+
+    with torch.no_grad():
+        for net in (agent.low.actor, agent.low.actor_target):
+            net.body[-1].weight.zero_()
+            net.body[-1].bias.zero_()
+    agent.low._np_actor = None
 
 
 def run_measured(model: str, config: str, seed: int, episodes: int, budget: float) -> dict:
@@ -67,6 +81,8 @@ def run_measured(model: str, config: str, seed: int, episodes: int, budget: floa
     task = MeasuredTask.load(HERE / f"damage_{model}.npz", budget=budget)
     name, options = CONFIGS[config]
     agent = create_agent(name, task.spec, AgentConfig(**apply_preset(options)), seed=seed)
+    if config == "prior":
+        zero_residual(agent)
     t0 = time.perf_counter()
     rewards = [task.run_episode(agent).reward for _ in range(episodes)]
     seconds = time.perf_counter() - t0
@@ -115,6 +131,8 @@ def run_job(job: dict) -> dict:
     kind, model = job["task"].split(":", 1)
     if kind == "measured":
         rec = run_measured(model, job["config"], job["seed"], job["episodes"], job["budget"])
+    elif job["config"] == "prior":
+        raise SystemExit("the 'prior' configuration runs on the measured task only")
     else:
         rec = run_bench(model, job["config"], job["seed"], job["episodes"], job["device"], job["reward_metric"], Path(job["records"]) / "runs")
     path = Path(job["records"]) / f"{job['task'].replace(':', '_')}-{job['config']}-seed{job['seed']}.json"
@@ -152,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tasks", nargs="+", default=["measured:resnet20"], help="measured:<model> and/or bench:<model>")
     ap.add_argument("--models", nargs="+", default=None, help="shorthand: measured and bench tasks of these models")
-    ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--configs", nargs="+", default=[c for c in CONFIGS if c != "prior"], choices=list(CONFIGS))
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--episodes", type=int, default=400)
     ap.add_argument("--jobs", type=int, default=2, help="processes running configurations side by side")
