@@ -24,7 +24,7 @@ Measuring every kernel at every bit width directly takes one forward pass each (
     python benchmarks/measure_damage.py --model mobilenet_v2-cifar --device cuda
 
 Writes ``benchmarks/damage_<model>.npz`` and prints a summary (also written to RESULTS.md, section
-``measured_task``). Weights: ``--weights`` (default: the shared JPEG-bench checkpoint of the model).
+``measured_task_<model>``). Weights: ``--weights`` (default: the shared JPEG-bench checkpoint of the model).
 """
 
 from __future__ import annotations
@@ -157,7 +157,6 @@ def fisher_tables(work, x, calib, device: str) -> dict:
         for i, m in enumerate(mods):
             wq = weight_errors(m)
             xin = ins[i].detach()
-            bias = getattr(m, "bias", None)
             with torch.no_grad():
                 ys = []
                 for bi in range(len(W_BITS)):
@@ -168,7 +167,6 @@ def fisher_tables(work, x, calib, device: str) -> dict:
                         ys.append(F.linear(xin, dw))
                 dy.append(ys)
                 dx.append([fake_quant_act(xin, int(a), float(clips[i, ai]), signed[i]) - xin for ai, a in enumerate(A_BITS)])
-            del bias
         w_est = [np.zeros((m.weight.shape[0], len(W_BITS))) for m in mods]
         a_est = np.zeros((len(mods), len(A_BITS)))
         n = x.shape[0]
@@ -256,9 +254,9 @@ def correction(rows: list, kind: str, bits: tuple) -> dict:
     return out
 
 
-def latency_tables(work) -> tuple[np.ndarray, np.ndarray, float]:
+def latency_tables(work) -> tuple[np.ndarray, np.ndarray, float, object]:
     """Affine fit per layer and activation width of the temporal accelerator's layer latency at uniform
-    kernel bits: ``lat = A[L, a] + B[L, a] * (sum of the layer's kernel bits)``; its worst relative error; the 8/8 latency."""
+    kernel bits: ``lat = A[L, a] + B[L, a] * (sum of the layer's kernel bits)``; its worst relative error; the cost model."""
     from autoq.hardware import CostModel, load_accelerator
 
     cm = CostModel(work.layers, load_accelerator("temporal"), sort_kernels=True)
@@ -271,7 +269,6 @@ def latency_tables(work) -> tuple[np.ndarray, np.ndarray, float]:
             slope, icpt = np.polyfit(W_BITS * layer.c_out, lat, 1)
             A[i, ai], B[i, ai] = icpt, slope
             worst = max(worst, float(np.max(np.abs(icpt + slope * W_BITS * layer.c_out - lat) / lat)))
-    ref = float(cm.totals([np.full(layer.c_out, 8) for layer in work.layers], [8] * L)[0])
     return A, B, worst, cm
 
 
@@ -331,7 +328,6 @@ def main(argv: list[str] | None = None) -> int:
     pols = random_policies(q, work, x, ref_logp, table_w, table_a, args.policies, rng, cm)
     pred, meas = np.array([p[0] for p in pols]), np.array([p[1] for p in pols])
     rho = float(spearmanr(pred, meas).statistic) if len(pols) > 2 else float("nan")
-    # the affine latency model against the real one on the same policies
     seconds = time.perf_counter() - t0
 
     layers = work.layers
