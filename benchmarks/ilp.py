@@ -20,7 +20,9 @@ import time
 import numpy as np
 import torch
 
-from _results import record
+from pathlib import Path
+
+from _results import RESULTS, record
 from autoq.data import iterate_batches
 from autoq.data.paths import shared_dir
 from autoq.engine.distributed import init_distributed
@@ -108,6 +110,7 @@ def main() -> None:
     ap.add_argument("--reward-size", type=int, default=1000, help="holdout images of the search's reward split")
     ap.add_argument("--sensitivity-images", type=int, default=64)
     ap.add_argument("--kernel-groups", type=int, default=4)
+    ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     lines, t0 = [], time.time()
@@ -138,7 +141,7 @@ def main() -> None:
     body = (f"Reward split: {args.reward_size} class-balanced holdout images; test: {args.test_size} of the 10,000 "
             f"test images, evenly spaced (the set is stored class by class); sensitivity from {args.sensitivity_images} calibration images; kernel-wise = {args.kernel_groups} kernel "
             f"groups per layer; bits w 1..8, a 2..8, no finetuning. Total {(time.time() - t0) / 60:.1f} min.\n\n" + head + "\n" + "\n".join(lines))
-    record("ilp", "Integer program (layer-wise, kernel-wise) vs the best uniform policy at latency budgets", body)
+    record("ilp", "Integer program (layer-wise, kernel-wise) vs the best uniform policy at latency budgets", body, results=args.results)
 
 
 if __name__ == "__main__":

@@ -28,19 +28,26 @@ from autoq.utils.registry import Registry
 
 from . import observations as obs_mod
 from .ddpg import DDPG, NoiseSchedule, Prior
+from .presets import PRESETS
+from .squeeze import squeeze_to_sum
 
 STATE_VERSION = 3
 
 
-def _opt(default: object, help: str) -> Any:
+def _opt(default: object, help: str, **kw: Any) -> Any:
     """A dataclass field with its one-line documentation (the search's command line shows it)."""
-    return dataclasses.field(default=default, metadata={"help": help})
+    return dataclasses.field(default=default, metadata={"help": help, **kw})
 
 
 @dataclass
 class AgentConfig:
-    """Every hyperparameter of the agents; defaults from method.md (paper, else HAQ)."""
+    """Every hyperparameter of the agents.
 
+    The defaults are this project's tuned values; ``preset="paper"`` gives the paper's (presets.py),
+    through :func:`~autoq.agents.presets.apply_preset` (the search applies it before building this).
+    """
+
+    preset: str | None = _opt(None, "start every agent setting from a named preset: paper (the AutoQ paper's values); other settings override it", choices=tuple(PRESETS))
     actor_lr: float = _opt(1e-4, "Adam learning rate of every actor")
     critic_lr: float = _opt(1e-3, "Adam learning rate of every critic")
     batch_size: int = _opt(64, "transitions per gradient update")
@@ -64,8 +71,8 @@ class AgentConfig:
     goal_max: float = _opt(8.0, "upper end of the goal range (mean weight QBN of a layer)")
     action_max: int = _opt(8, "upper end of the kernel action map (weight QBN of a kernel)")
     layer_updates_per_episode: int | None = _opt(16, "updates of each layer-level learner per episode; None = one per layer (HAQ)")
-    kernel_updates_per_episode: int = _opt(16, "updates of each kernel-level learner (LLC, flat) per episode")
-    kernel_samples_per_episode: int = _opt(256, "kernel transitions stored per episode (uniform subsample)")
+    kernel_updates_per_episode: int | None = _opt(16, "updates of each kernel-level learner (LLC, flat) per episode; None = one per kernel transition stored")
+    kernel_samples_per_episode: int | None = _opt(256, "kernel transitions stored per episode (uniform subsample); None = every kernel")
     baseline_decay: float = _opt(0.95, "EMA decay of the running mean (baseline) and std of the episode reward")
     normalize_advantage: bool = _opt(True, "learners see (reward - baseline) / std; False: reward - baseline (HAQ)")
     advantage_clip: float = _opt(5.0, "standardised extrinsic rewards are clipped to +-this")
@@ -88,8 +95,9 @@ class AgentConfig:
             (self.kernel_noise >= 0, "kernel_noise must be non-negative"),
             (self.goal_max > 0 and self.action_max >= 1, "goal_max and action_max must be positive"),
             (self.layer_updates_per_episode is None or self.layer_updates_per_episode >= 0, "layer_updates_per_episode must be non-negative"),
-            (self.kernel_updates_per_episode >= 0, "kernel_updates_per_episode must be non-negative"),
-            (self.kernel_samples_per_episode >= 1, "kernel_samples_per_episode must be at least 1"),
+            (self.preset is None or self.preset in PRESETS, f"unknown preset {self.preset!r}; known: {', '.join(sorted(PRESETS))}"),
+            (self.kernel_updates_per_episode is None or self.kernel_updates_per_episode >= 0, "kernel_updates_per_episode must be non-negative"),
+            (self.kernel_samples_per_episode is None or self.kernel_samples_per_episode >= 1, "kernel_samples_per_episode must be at least 1"),
             (0 <= self.baseline_decay < 1, "baseline_decay must be in [0, 1)"),
             (self.preact_limit >= 0, "preact_limit must be non-negative"),
             (self.advantage_clip > 0, "advantage_clip must be positive"),
@@ -193,18 +201,14 @@ def bits_to_action(bits: float | np.ndarray, lo: int, hi: int) -> float | np.nda
     return min(max((bits - lo + 0.5) / (hi - lo + 1), 0.0), 1.0)
 
 
-def enforce_limits(desired: np.ndarray, w_min: int, w_max: int, bits_sum_max: int | None) -> np.ndarray:
-    """Clip desired kernel QBNs to ``w_max`` and, kernel by kernel, to the layer's bit-sum limit."""
+def enforce_limits(desired: np.ndarray, w_min: int, w_max: int, bits_sum_max: int | None, priority: np.ndarray | None = None) -> np.ndarray:
+    """Clip desired kernel QBNs to ``w_max``, then lower them to the layer's bit-sum limit.
+
+    The kernels of lowest ``priority`` lose their bits first (see :func:`~autoq.agents.squeeze.squeeze_to_sum`;
+    None: the last kernels by index).
+    """
     bits = np.minimum(np.asarray(desired, np.int64), w_max)
-    if bits_sum_max is None or int(bits.sum()) <= bits_sum_max:
-        return bits
-    n, used = len(bits), 0
-    for j in range(n):
-        cap = bits_sum_max - used - (n - j - 1) * w_min
-        if bits[j] > cap:
-            bits[j] = cap
-        used += int(bits[j])
-    return bits
+    return squeeze_to_sum(bits, w_min, bits_sum_max, priority)
 
 
 class Agent:
@@ -480,7 +484,12 @@ class Agent:
     def _kernel_sample(self, total: int) -> np.ndarray:
         """Sorted indices of the kernel transitions to store: a uniform subsample of ``kernel_samples_per_episode``."""
         k = self.config.kernel_samples_per_episode
-        return np.sort(self.rng.choice(total, size=k, replace=False)) if total > k else np.arange(total)
+        return np.sort(self.rng.choice(total, size=k, replace=False)) if k is not None and total > k else np.arange(total)
+
+    def _kernel_updates(self, stored: int) -> int:
+        """Updates of a kernel-level learner after an episode that stored ``stored`` kernel transitions."""
+        n = self.config.kernel_updates_per_episode
+        return stored if n is None else n
 
     def _store_layer_steps(self, ddpg: DDPG, actions: np.ndarray, reward: float) -> None:
         """HAQ's layer transitions: each step bootstraps from the next layer's, the last is terminal."""

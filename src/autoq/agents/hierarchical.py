@@ -74,6 +74,7 @@ class HierarchicalAgent(Agent):
         self._chosen_actions = np.zeros((n, 2), np.float32)  # before the search's limits: what the joint critic values
         self._low_obs: list[np.ndarray] = [np.zeros((0, obs_mod.KERNEL_OBS), np.float32)] * n
         self._low_actions: list[np.ndarray] = [np.zeros(0, np.float32)] * n
+        self._low_stored = 0  # kernel transitions stored by the episode (set when it ends)
 
     def _goal_to_action(self, goal: np.ndarray | float) -> np.ndarray | float:
         span = self.goal_hi - self.w_lo
@@ -127,6 +128,7 @@ class HierarchicalAgent(Agent):
         low_rew = np.repeat(goal_reward, self.spec.c_out)
         idx = self._kernel_sample(len(low_obs))
         m = len(idx)
+        self._low_stored = m
         self.low.buffer.add(low_obs[idx], low_act[idx], low_rew[idx], np.full(m, reward), low_obs[idx], np.ones(m, np.float32))
         return {"goal_error": float(goal_error.mean()), "mean_weight_bits": float(np.concatenate(w_bits).mean())}
 
@@ -151,7 +153,7 @@ class HierarchicalAgent(Agent):
         # the controllers share nothing but the random generator: draw both minibatch plans here,
         # then update them side by side
         hi_batches = self.high.draw_batches(self._layer_updates())
-        lo_batches = self.low.draw_batches(self.config.kernel_updates_per_episode)
+        lo_batches = self.low.draw_batches(self._kernel_updates(self._low_stored))
         baseline, scale, clip = self._update_args()
         # the shaped reward mixes the goal term and the extrinsic reward (minus the baseline) in the
         # reward's own units, as the paper writes it: standardising the extrinsic part would change

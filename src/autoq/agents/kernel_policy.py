@@ -15,6 +15,7 @@ import numpy as np
 
 from . import observations as obs_mod
 from .ddpg import ActorWeights, truncated_normal
+from .squeeze import squeeze_to_sum
 
 
 def run_kernel_policy(
@@ -34,9 +35,10 @@ def run_kernel_policy(
     ``x``: [n, KERNEL_OBS] observations with the static and goal columns filled; the loop fills the
     dynamic ones (previous QBN, running mean, needed mean if ``goal`` is given) in place, so ``x``
     ends up holding what the actor saw. ``u``: n uniform draws for the truncated-normal noise of
-    scale ``sigma``. Actions map to bits over [lo, map_hi]; bits are then clipped to ``w_max`` and
-    to the layer's bit-sum limit, and the action of a clipped kernel is replaced by the centre of
-    the bin it was clipped to (the action applied). ``norm_hi``: top of the range used to normalise
+    scale ``sigma``. Actions map to bits over [lo, map_hi]; bits are clipped to ``w_max``, and once
+    every kernel has chosen, lowered to the layer's bit-sum limit taking bits from the kernels whose
+    actions were lowest first (the controller's own ranking, not the kernels' order); the action
+    of a lowered kernel is replaced by the centre of the bin it got (the action applied). ``norm_hi``: top of the range used to normalise
     bits in observations. Returns (actions float32 [n], bits int64 [n]).
     """
     n = len(x)
@@ -83,16 +85,19 @@ def run_kernel_policy(
         mu = 1.0 / (1.0 + math.exp(-z)) if z > -60.0 else 0.0
         a = truncated_normal(mu, sigma, float(u[j]))
         b = min(max(int(math.floor(lo + a * levels)), lo), map_hi)
-        cap = w_max if bits_sum_max is None else min(w_max, bits_sum_max - used - (n - j - 1) * lo)
-        if b > cap:
-            b = cap
-            a = (cap - lo + 0.5) / levels
+        if b > w_max:
+            b = w_max
+            a = (w_max - lo + 0.5) / levels
         actions[j] = a
         bits[j] = b
         cols[j] = (prev, mean, need)
         used += b
         prev = (b - lo) * scale
         mean = (used / (j + 1) - lo) * scale
+    squeezed = squeeze_to_sum(bits, lo, bits_sum_max, priority=actions)
+    lowered = squeezed != bits
+    actions[lowered] = (squeezed[lowered] - lo + 0.5) / levels
+    bits = squeezed
     x[:, obs_mod.COL_PREV] = cols[:, 0]
     x[:, obs_mod.COL_MEAN] = cols[:, 1]
     x[:, obs_mod.COL_NEED] = cols[:, 2]

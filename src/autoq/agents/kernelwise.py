@@ -35,6 +35,7 @@ class FlatKernelAgent(Agent):
         self._act_actions = np.zeros(n, np.float32)
         self._k_obs: list[np.ndarray] = [np.zeros((0, obs_mod.KERNEL_OBS), np.float32)] * n
         self._k_actions: list[np.ndarray] = [np.zeros(0, np.float32)] * n
+        self._k_stored = 0  # kernel transitions stored by the episode (set when it ends)
 
     def _act_layer(self, i: int, act_max: int, goal_max: float) -> tuple[int, None]:
         x = np.zeros(obs_mod.KERNEL_OBS, np.float32)
@@ -63,11 +64,12 @@ class FlatKernelAgent(Agent):
         obs = np.concatenate([self._act_obs, k_obs[idx]])
         act = np.concatenate([act_actions, k_act[idx]])[:, None]
         m = len(obs)
+        self._k_stored = len(idx)
         self.ddpg.buffer.add(obs, act, np.zeros(m), np.full(m, reward), obs, np.ones(m, np.float32))
         return {"mean_weight_bits": float(np.concatenate(w_bits).mean())}
 
     def learn(self) -> dict[str, float]:
-        return self.ddpg.update(self.config.kernel_updates_per_episode + self._layer_updates(), *self._update_args())
+        return self.ddpg.update(self._kernel_updates(self._k_stored) + self._layer_updates(), *self._update_args())
 
     def _state(self) -> dict:
         return {"ddpg": self.ddpg.state_dict()}

@@ -40,6 +40,10 @@ def resolve(args: argparse.Namespace) -> SearchConfig:
     from autoq.agents import AgentConfig
 
     values = load_yaml(args.config) if args.config else {}
+    if isinstance(values.get("agent"), dict):  # agent: {name: autoq, preset: paper, ...}: the agent and its options
+        options = dict(values.pop("agent"))
+        values["agent"] = options.pop("name", "autoq")
+        values["agent_options"] = {**options, **(values.get("agent_options") or {})}
     for key in ("agent_options", "finetune_options"):
         if not isinstance(values.get(key) or {}, dict):
             raise AutoQError(f"{args.config}: {key} must be a mapping of settings, got {values[key]!r}")

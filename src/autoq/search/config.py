@@ -13,7 +13,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -190,6 +190,22 @@ def check_fields(obj: Any, where: str = "") -> None:
             raise AutoQError(f"{flag} is {value!r}; choose one of {', '.join(f.metadata['choices'])}")
 
 
+def _is_optional(tp: Any) -> bool:
+    """Whether ``tp`` admits None (``int | None`` and the like)."""
+    is_union = isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union
+    return is_union and type(None) in typing.get_args(tp)
+
+
+def _none_or(tp: Any) -> Callable[[str], Any]:
+    """An argparse type that reads ``none`` (or ``null``) as None and anything else as ``tp``."""
+
+    def convert(text: str) -> Any:
+        return None if text.strip().lower() in ("none", "null") else tp(text)
+
+    convert.__name__ = getattr(tp, "__name__", "value")  # argparse names the type in its errors
+    return convert
+
+
 def _base_type(tp: Any) -> Any:
     """``int`` for ``int | None`` and the like."""
     if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
@@ -271,6 +287,11 @@ def add_dataclass_args(
             kw["type"] = tp if tp in (int, float) else str
             if "choices" in f.metadata:
                 kw["choices"] = f.metadata["choices"]
+            if _is_optional(hints[f.name]):  # every optional setting can be reset to None from the command line
+                kw["type"] = _none_or(kw["type"])
+                kw["help"] += "; none to unset"
+                if "choices" in kw:
+                    kw["choices"] = (*kw["choices"], None)
         parser.add_argument("--" + prefix + f.name.replace("_", "-"), **kw)
 
 

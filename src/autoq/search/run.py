@@ -102,13 +102,14 @@ def search(
     process): a hook for live plots, logging or timing.
     """
     from autoq.agents import AgentConfig
+    from autoq.agents.presets import apply_preset
     from autoq.engine.distributed import init_distributed
 
     cfg = config if config is not None else build(SearchConfig, settings, "search settings")
     if config is not None and settings:
         cfg = build(SearchConfig, {**cfg.to_dict(), **settings}, "search settings")
     cfg.validate()
-    agent_cfg = build(AgentConfig, dict(cfg.agent_options), "agent_options")
+    agent_cfg = build(AgentConfig, apply_preset(dict(cfg.agent_options)), "agent_options")
     ctx = init_distributed(cfg.device)
     run_dir = cfg.run_dir()
     if not ctx.is_main:
