@@ -85,7 +85,7 @@ def estimate_sensitivity(
     images = list(images)
     if not images:
         raise AutoQError("sensitivity needs calibration images: the calibration split is empty")
-    net = copy.deepcopy(model).float().eval()
+    net = copy.deepcopy(model).float().eval().to(images[0].device)
     modules = dict(net.named_modules())
     mods = [modules[l.name] for l in layers]
     curv, act_tr, act_err = _fisher_traces(net, mods, images, tables, draws, seed)
@@ -143,7 +143,8 @@ def _fisher_traces(net: nn.Module, mods: list[nn.Module], batches, tables: Quant
                 try:
                     with torch.enable_grad():
                         logits = net(xm)
-                        y = torch.multinomial(F.softmax(logits.detach().double(), 1), 1, generator=gen).squeeze(1)
+                        probs = F.softmax(logits.detach().double(), 1).cpu()  # the generator is a CPU one: same labels on every device
+                        y = torch.multinomial(probs, 1, generator=gen).squeeze(1).to(logits.device)
                         grads = torch.autograd.grad(F.cross_entropy(logits, y), weights + [d for ds in deltas for d in ds], allow_unused=True)
                 finally:
                     for h in hooks:
