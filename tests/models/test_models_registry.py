@@ -47,7 +47,7 @@ def test_registry_names_the_required_models() -> None:
 
     assert set(torchvision.models.list_models(module=torchvision.models)) <= names
     assert list_models("resnet2*") == ["resnet20"]
-    assert list_models("squeezenet*") == ["squeezenet1_0", "squeezenet1_1"]
+    assert list_models("squeezenet*") == ["squeezenet1_0", "squeezenet1_0-cifar", "squeezenet1_1"]
 
 
 def test_specs() -> None:
