@@ -297,7 +297,7 @@ class CostModel:
     def totals(self, weight_bits: Sequence[np.ndarray], act_bits: Sequence[int]) -> tuple[float, float, float]:
         """(latency in s, energy in J, utilisation) of kernel bit vectors and activation bits, in layer order."""
         r = self._run(*self._check(weight_bits, act_bits))
-        return sum(r["latency"].tolist()), sum(r["energy"].tolist()), self._utilisation(self._counted(r["bram"].sum()))
+        return sum(r["latency"].tolist()), sum(r["energy"].tolist()), self._utilisation(self.counted_bram36(r["bram"].sum()))
 
     def layer_costs(self, i: int, w_bits: np.ndarray, a_bits: int) -> tuple[float, float, int]:
         """(latency in s, energy in J, weight BRAM36 in the area) of layer ``i`` alone: the terms :meth:`totals` sums.
@@ -308,9 +308,9 @@ class CostModel:
             raise AutoQError(f"cost: layer index {i} is out of range (the model has {self._L} layers)")
         sub = self._single(i)
         r = sub._run(*sub._check([w_bits], [a_bits]))
-        return float(r["latency"][0]), float(r["energy"][0]), self._counted(r["bram"][0])
+        return float(r["latency"][0]), float(r["energy"][0]), self.counted_bram36(r["bram"][0])
 
-    def _counted(self, bram36_weights: Any) -> int:
+    def counted_bram36(self, bram36_weights: Any) -> int:
         """The weight BRAM36 the area counts: all of them if weights stay on chip, else none."""
         return int(bram36_weights) if self._resident else 0
 
@@ -365,7 +365,7 @@ class CostModel:
             )
             for i, l in enumerate(self.layers)
         ]
-        bram_w = self._counted(sum(as_list["bram"]))
+        bram_w = self.counted_bram36(sum(as_list["bram"]))
         res = self._res
         return CostReport(
             accelerator=self.accelerator.name,

@@ -72,14 +72,15 @@ def layer_candidates(
 
 
 def candidate_costs(cost_model: CostModel, i: int, w_bits: np.ndarray, a_bits: np.ndarray) -> np.ndarray:
-    """``[n, 4]``: latency, energy, weight BRAM36 and weight bits of layer ``i`` at each row's bits."""
+    """``[n, 4]``: latency, energy, weight BRAM36 the area counts (none unless the board keeps weights
+    on chip, as in :meth:`CostModel.layer_costs`) and weight bits of layer ``i`` at each row's bits."""
     layer = cost_model.layers[i]
     many = CostModel([layer] * len(a_bits), cost_model.accelerator, cost_model.sort_kernels, cost_model.batch)
     rep = many.evaluate_bits(list(w_bits), a_bits.tolist())
     out = np.empty((len(a_bits), len(COST_COLUMNS)))
     out[:, 0] = [l.latency_s for l in rep.layers]
     out[:, 1] = [l.energy_j for l in rep.layers]
-    out[:, 2] = [l.bram36 for l in rep.layers]
+    out[:, 2] = [cost_model.counted_bram36(l.bram36) for l in rep.layers]
     out[:, 3] = w_bits.sum(1) * layer.kernel_numel
     return out
 
