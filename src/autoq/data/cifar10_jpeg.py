@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from autoq.data.bundle import DatasetBundle
+from autoq.data.datasets import CIFAR_MEAN, CIFAR_STD, check_classes, check_shape, to_tensor_dataset
 from autoq.data.paths import cache_dir, shared_dir
 from autoq.errors import AutoQError
 
 FILE_NAME = "cifar10_jpeg.npz"
 TRAIN_PER_CLASS = 4500  # train_class_index below this is `train`, the rest `holdout`
-CIFAR_MEAN, CIFAR_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 _KEYS = ("train_jpeg", "train_offsets", "train_labels", "train_class_index", "test_jpeg", "test_offsets", "test_labels")
 
 
@@ -112,8 +112,6 @@ def decoded(path: Path, digest: str) -> dict[str, np.ndarray]:
 
 def load_cifar10_jpeg(data_dir: Path | None, download: bool, input_shape, num_classes) -> DatasetBundle:
     """JPEG CIFAR-10: ``train`` 45,000, ``holdout`` 5,000, ``test`` 10,000 (the shared split)."""
-    from autoq.data.datasets import check_classes, check_shape, to_tensor_dataset
-
     path = locate(data_dir)
     d = decoded(path.resolve(), file_digest(path))
     tr = d["class_index"] < TRAIN_PER_CLASS
