@@ -1,269 +1,145 @@
-"""The paper's comparison on real data: kernel-wise AutoQ against layer-wise DDPG (HAQ) and the other baselines.
+"""The comparison of benchmarks/PROTOCOL.md: AutoQ against uniform, HAQ, the integer program and the rest.
 
-    python benchmarks/paper_comparison.py --episodes 200 --seeds 0 1 --jobs 2
-    python benchmarks/paper_comparison.py --smoke --out /tmp/pc --results /tmp/pc/RESULTS.md   # CI
-    python benchmarks/paper_comparison.py --episodes 200 --seeds 0 1 --report-only   # table of the finished cells
+    python benchmarks/paper_comparison.py --tier full --models resnet20 mobilenet_v2-cifar --device cuda
+    python benchmarks/paper_comparison.py --tier cpu                  # ResNet-20, temporal, 0.5, 30 episodes
+    python benchmarks/paper_comparison.py --report-only               # tables from the committed records
 
-For every model, accelerator, mode, agent and seed it runs ``autoq search`` (resource mode: latency at
-0.5 of the 8-bit model; accuracy mode: the default ψ), finetunes the best policy the same way for every
-agent, and writes a table, the AutoQ-vs-HAQ reductions at equal accuracy, the effect of kernel sorting
-and learning-curve plots. Every run folder is resumable: run the same command again after an
-interruption and it continues where it stopped.
+Every cell (model, accelerator, mode, budget, strategy, seed) is an ``autoq search`` plus ``autoq finetune``
+of the returned policy in a work folder (resumable: run the command again after an interruption), then
+one test pass image by image; its record goes to ``benchmarks/records/<model>/<hw>/<mode>/``. The
+report, RESULTS.md's ``comparison`` section and README's comparison block, is generated from the
+records alone, so that ``--report-only`` reproduces them exactly.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import json
-import math
-import os
-import statistics
 import subprocess
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _results import RESULTS, record  # noqa: E402
+from comparison_records import (  # noqa: E402
+    RECORDS, code_digests, is_stale, load_records, reference_path, record_path, write_cell_record, write_reference,
+)
+from comparison_report import write_report  # noqa: E402
 
-MODELS = {
-    "resnet20": ("resnet20", "models/cifar10/resnet20-12fca82f.th"),
-    "resnet32": ("resnet32", "models/cifar10/resnet32-d509ac18.th"),
+MODELS = {  # name -> model flags (the shared folder's JPEG CIFAR-10 weights)
+    "resnet20": ["--model", "resnet20", "--weights", "{shared}/models/cifar10-jpeg/resnet20.pth"],
+    "mobilenet_v2-cifar": ["--model", "mobilenet_v2-cifar", "--pretrained"],
+    "resnet18-cifar": ["--model", "resnet18-cifar", "--pretrained"],
+    "squeezenet1_0-cifar": ["--model", "squeezenet1_0-cifar", "--pretrained"],
 }
-AGENTS = ["uniform", "haq", "ddpg-kernel", "hiro", "autoq"]
-LABELS = {"uniform": "network-wise sweep", "haq": "layer-wise DDPG (HAQ)", "ddpg-kernel": "kernel-wise flat DDPG",
-          "hiro": "kernel-wise HIRO (ζ=0)", "autoq": "AutoQ (ζ=0.5)"}
-PAPER = {"latency": 54.06, "energy": 50.69}
+STRATEGIES = {  # name -> search flags
+    "uniform": ["--agent", "uniform"],
+    "random": ["--agent", "random"],
+    "haq": ["--agent", "haq"],
+    "ddpg-kernel": ["--agent", "ddpg-kernel"],
+    "hiro": ["--agent", "hiro"],
+    "autoq-paper": ["--agent", "autoq", "--agent-preset", "paper"],
+    "autoq": ["--agent", "autoq"],
+    "ilp-layer": ["--agent", "ilp", "--granularity", "layer"],
+    "ilp-kernel": ["--agent", "ilp", "--granularity", "kernel"],
+}
+LEARNERS = {"haq", "ddpg-kernel", "hiro", "autoq-paper", "autoq"}
+TIERS = {  # PROTOCOL.md, "Reduced settings"
+    "full": {"episodes": 400, "warmup": None, "reward_size": 500, "finetune_epochs": 10, "budgets": [0.3, 0.5, 0.7],
+             "models": list(MODELS), "hardware": ["temporal", "spatial"], "modes": ["resource", "accuracy"]},
+    "cpu": {"episodes": 30, "warmup": 8, "reward_size": 500, "finetune_epochs": 0, "budgets": [0.5],
+            "models": ["resnet20"], "hardware": ["temporal"], "modes": ["resource"]},
+    "smoke": {"episodes": 2, "warmup": 1, "reward_size": 100, "finetune_epochs": 0, "budgets": [0.5],
+              "models": ["resnet20"], "hardware": ["temporal"], "modes": ["resource"]},
+}
 
 
-def cell_dir(out: Path, model: str, hw: str, mode: str, agent: str, seed: int) -> Path:
-    return out / model / hw / mode / f"{agent}-s{seed}"
+def cells(args) -> list[tuple]:
+    """Every (model, hw, mode, budget, strategy, seed) the command selects; accuracy mode has no budget."""
+    out = []
+    for model, hw, mode in itertools.product(args.models, args.hardware, args.modes):
+        budgets = args.budgets if mode == "resource" else [None]
+        out += list(itertools.product([model], [hw], [mode], budgets, args.strategies, args.seeds))
+    return out
 
 
-def run_cell(args, model: str, hw: str, mode: str, agent: str, seed: int) -> Path:
-    """Search (resuming if the folder exists) and finetune one cell; returns its folder."""
+def autoq(args, *words: str) -> None:
+    """Run one ``autoq`` command; its output is shown only when it fails."""
+    done = subprocess.run([sys.executable, "-m", "autoq", *words], capture_output=not args.verbose, text=True)
+    if done.returncode:
+        raise SystemExit(f"autoq {' '.join(words[:1])} failed ({done.returncode}): {(done.stderr or '')[-2000:]}")
+
+
+def search_flags(args, model: str, hw: str, mode: str, budget: float | None, strategy: str, seed: int, run: Path) -> list[str]:
     from autoq.data.paths import shared_dir
 
-    run = cell_dir(args.out, model, hw, mode, agent, seed)
-    name, weights = MODELS[model]
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
-    base = [sys.executable, "-m", "autoq"]
+    tier = TIERS[args.tier]
+    flags = [w.format(shared=shared_dir()) for w in MODELS[model]] + STRATEGIES[strategy] + [
+        "--dataset", "cifar10-jpeg", "--hardware", hw, "--mode", mode, "--seed", str(seed), "--episodes", str(tier["episodes"]),
+        "--reward-metric", "kl", "--reward-size", str(tier["reward_size"]), "--device", args.device, "--out", str(run), "--quiet",
+    ]
+    if mode == "resource":
+        flags += ["--budget", f"latency={budget}"]
+    if tier["warmup"] is not None and strategy in LEARNERS:
+        flags += ["--agent-warmup-episodes", str(tier["warmup"])]
+    return flags
+
+
+def run_cell(args, model: str, hw: str, mode: str, budget: float | None, strategy: str, seed: int) -> str:
+    """Search, finetune and test one cell unless its record is current; returns what happened."""
+    path = record_path(args.records, model, hw, mode, strategy, budget, seed)
+    digests = code_digests(strategy)
+    if path.exists() and not args.rerun and not is_stale(load_records([path])[0], digests):
+        return "current"
+    run = args.work / model / hw / mode / f"{strategy}-{budget if budget is not None else 'psi'}-s{seed}"
     if not (run / "summary.json").exists():
-        cmd = base + [
-            "search", "--model", name, "--weights", str(shared_dir() / weights), "--dataset", "cifar10-subset",
-            "--hardware", hw, "--mode", mode, "--agent", agent, "--episodes", str(args.episodes), "--seed", str(seed),
-            "--reward-size", str(args.reward_size), "--calib-size", str(args.calib_size), "--batch-size", str(args.batch_size),
-            "--agent-warmup-episodes", str(args.warmup), "--out", str(run), "--quiet",
-        ]
-        if mode == "resource":
-            cmd += ["--budget", f"latency={args.budget}"]
-        if (run / "config.yaml").exists():
-            cmd.append("--resume")
-        subprocess.run(cmd, env=env, check=True, capture_output=not args.verbose)
-    if args.finetune_epochs and (run / "best_policy.json").exists() and not (run / "finetune.json").exists():
-        cmd = base + ["finetune", "--run", str(run), "--epochs", str(args.finetune_epochs), "--quiet", "--resume"]
-        subprocess.run(cmd, env=env, check=True, capture_output=not args.verbose)
-    return run
+        resume = ["--resume"] if (run / "config.yaml").exists() else []
+        autoq(args, "search", *search_flags(args, model, hw, mode, budget, strategy, seed, run), *resume)
+    epochs = TIERS[args.tier]["finetune_epochs"]
+    if epochs and (run / "best_policy.json").exists() and not (run / "finetune.json").exists():
+        autoq(args, "finetune", "--run", str(run), "--epochs", str(epochs), "--quiet", "--resume")
+    write_cell_record(path, run, args.tier, strategy, digests, args.device)
+    return "ran"
 
 
-def read_cell(run: Path) -> dict:
-    from autoq.search.runfolder import read_rows
+def run_references(args) -> None:
+    """The uniform 8-bit model of every model, accelerator and seed: the anchor of every front."""
+    for model, hw, seed in itertools.product(args.models, args.hardware, args.seeds):
+        path = reference_path(args.records, model, hw, seed)
+        if not path.exists() or args.rerun:
+            from autoq.data.paths import shared_dir
 
-    summary = json.loads((run / "summary.json").read_text())
-    rows = read_rows(run / "episodes.csv")
-    ft = json.loads((run / "finetune.json").read_text()) if (run / "finetune.json").exists() else None
-    seed = int(run.name.rsplit("-s", 1)[1])
-    return {"summary": summary, "rows": rows, "finetune": ft, "wall_s": sum(r["episode_s"] for r in rows), "seed": seed}
-
-
-def sorting_effect(run: Path, hw: str) -> tuple[float, float] | None:
-    """Latency of the run's best policy with kernel sorting on and off (cost model only)."""
-    import yaml
-
-    from autoq.engine.setup import build_model
-    from autoq.hardware import CostModel, load_accelerator
-    from autoq.quant import Policy
-
-    if not (run / "best_policy.json").exists():
-        return None
-    cfg = yaml.safe_load((run / "config.yaml").read_text())
-    layers = build_model(cfg["model"], cfg["weights"]).layers
-    policy = Policy.load(run / "best_policy.json", layers)
-    acc = load_accelerator(hw)
-    return tuple(CostModel(layers, acc, sort_kernels=s).evaluate(policy).latency_s for s in (True, False))
-
-
-def mean(values):
-    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return statistics.fmean(values) if values else float("nan")
-
-
-def frontier(rows: list[dict], floor: float, key: str) -> float:
-    """Smallest ``key`` among episodes whose reward-split accuracy reaches ``floor``."""
-    fits = [r[key] for r in rows if r["accuracy"] >= floor - 1e-12]
-    return min(fits) if fits else float("nan")
-
-
-def pct(a: float, b: float) -> str:
-    return f"{100 * (1 - a / b):.1f} %" if b and not math.isnan(a) and not math.isnan(b) else "n/a"
-
-
-def report(args, cells: dict) -> str:
-    lines = []
-    for model, hw in itertools.product(args.models, args.hardware):
-        for mode in args.modes:
-            lines += [f"### {model}, {hw} accelerator, {mode} mode" + (f" (latency budget {args.budget} of 8-bit)" if mode == "resource" else ""), ""]
-            lines += ["| agent | test top-1 % | vs float (paired) | latency ms | energy mJ | area (util.) | avg w bits | avg a bits | reward-split top-1 % | search min |",
-                      "|---|---|---|---|---|---|---|---|---|---|"]
-            for agent in args.agents:
-                runs = [r for s in args.seeds if (r := cells.get((model, hw, mode, agent, s)))]
-                if not runs:
-                    lines.append(f"| {LABELS[agent]} | not run |  |  |  |  |  |  |  |  |")
-                    continue
-                runs = [r for r in runs if r["summary"]["best"]]
-                if not runs:
-                    lines.append(f"| {LABELS[agent]} | no policy met the budget |  |  |  |  |  |  |  |  |")
-                    continue
-                best = [r["summary"]["best"] for r in runs]
-                fts = [r["finetune"] for r in runs if r["finetune"]]
-                lines.append(
-                    f"| {LABELS[agent]} | {100 * mean([f['top1'] for f in fts]):.2f} | {100 * mean([f['paired_top1_diff'] for f in fts]):+.2f} | "
-                    f"{1e3 * mean([b['latency_s'] for b in best]):.3f} | {1e3 * mean([b['energy_j'] for b in best]):.3f} | "
-                    f"{mean([b['area'] for b in best]):.3f} | {mean([b['avg_w_bits'] for b in best]):.2f} | {mean([b['avg_a_bits'] for b in best]):.2f} | "
-                    f"{100 * mean([b['accuracy'] for b in best]):.2f} | {mean([r['wall_s'] for r in runs]) / 60:.1f} |"
-                    + ("" if len(runs) == len(args.seeds) else f" (seeds: {', '.join(str(r['seed']) for r in runs)})")
-                )
-            lines.append("")
-        # the paper's headline: latency / energy of AutoQ against HAQ at equal accuracy
-        mode = "accuracy" if "accuracy" in args.modes else args.modes[0]
-        rows = {a: [row for s in args.seeds if (c := cells.get((model, hw, mode, a, s))) for row in c["rows"]] for a in ("haq", "autoq")}
-        refs = next((c["summary"]["references"] for k, c in cells.items() if k[:3] == (model, hw, mode)), None)
-        if refs and rows["haq"] and rows["autoq"]:
-            lines += [f"Equal-accuracy comparison, {model} on {hw}: over every episode of both agents ({mode} mode, all seeds), "
-                      "the cheapest policy whose reward-split top-1 reaches the floor.", "",
-                      "| accuracy floor | HAQ latency ms | AutoQ latency ms | latency reduction | HAQ energy mJ | AutoQ energy mJ | energy reduction |",
-                      "|---|---|---|---|---|---|---|"]
-            acc8 = refs["uniform8"]["accuracy"]
-            for drop in (0.005, 0.01, 0.02, 0.05, 0.1):
-                floor = acc8 - drop
-                lh, la = frontier(rows["haq"], floor, "latency_s"), frontier(rows["autoq"], floor, "latency_s")
-                eh, ea = frontier(rows["haq"], floor, "energy_j"), frontier(rows["autoq"], floor, "energy_j")
-                lines.append(f"| 8-bit − {100 * drop:.1f} pt ({100 * floor:.1f} %) | {1e3 * lh:.3f} | {1e3 * la:.3f} | {pct(la, lh)} | "
-                             f"{1e3 * eh:.3f} | {1e3 * ea:.3f} | {pct(ea, eh)} |")
-            lines += ["", f"Paper (ImageNet, 4 CNNs, average): {PAPER['latency']} % lower latency, {PAPER['energy']} % lower energy.", ""]
-        # kernel sorting
-        sort_rows = []
-        for agent in ("autoq", "haq"):
-            vals = [sorting_effect(cell_dir(args.out, model, hw, "resource", agent, s), hw) for s in args.seeds
-                    if (model, hw, "resource", agent, s) in cells]
-            vals = [v for v in vals if v]
-            if vals:
-                sort_rows.append((agent, mean([v[0] for v in vals]), mean([v[1] for v in vals])))
-        if len(sort_rows) == 2:
-            (_, a_on, a_off), (_, h_on, h_off) = sort_rows
-            lines += [f"Kernel sorting, {model} on {hw} (resource-mode best policies, latency ms):", "",
-                      "| | sorted tiles | unsorted tiles |", "|---|---|---|",
-                      f"| AutoQ (kernel-wise) | {1e3 * a_on:.3f} | {1e3 * a_off:.3f} |",
-                      f"| HAQ (layer-wise: sorting changes nothing) | {1e3 * h_on:.3f} | {1e3 * h_off:.3f} |",
-                      f"| kernel-wise latency gain over layer-wise | {pct(a_on, h_on)} | {pct(a_off, h_off)} |", ""]
-    return "\n".join(lines)
-
-
-def plot_curves(args, cells: dict) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths = []
-    for model, hw, mode in itertools.product(args.models, args.hardware, args.modes):
-        if not any(k[:3] == (model, hw, mode) for k in cells):
-            continue
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-        for agent in args.agents:
-            curves = [cells[(model, hw, mode, agent, s)]["rows"] for s in args.seeds if (model, hw, mode, agent, s) in cells]
-            if not curves:
-                continue
-            n = min(len(c) for c in curves)
-            best = [[max(r["accuracy"] for r in c[: i + 1] if r["within_budget"]) if any(r["within_budget"] for r in c[: i + 1]) else float("nan")
-                     for i in range(n)] for c in curves]
-            reward = [[statistics.fmean(r["reward"] for r in c[max(0, i - 9) : i + 1]) for i in range(n)] for c in curves]
-            ax1.plot(range(n), [100 * mean(col) for col in zip(*best)], label=LABELS[agent])
-            ax2.plot(range(n), [mean(col) for col in zip(*reward)], label=LABELS[agent])
-        ax1.set(xlabel="episode", ylabel="best reward-split top-1 so far (%)", title=f"{model}, {hw}, {mode} mode: best accuracy")
-        ax2.set(xlabel="episode", ylabel="extrinsic reward (10-episode mean)", title="reward")
-        for ax in (ax1, ax2):
-            ax.grid(alpha=0.3)
-        ax1.legend(fontsize=8)
-        fig.tight_layout()
-        path = args.plots / f"paper_comparison_{model}_{hw}_{mode}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
-    return paths
+            flags = [w.format(shared=shared_dir()) for w in MODELS[model]]
+            write_reference(path, flags, hw, seed, TIERS[args.tier]["reward_size"], args.device)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", nargs="+", default=["resnet20"], choices=list(MODELS))
-    p.add_argument("--hardware", nargs="+", default=["temporal", "spatial"])
-    p.add_argument("--modes", nargs="+", default=["resource", "accuracy"], choices=["resource", "accuracy"])
-    p.add_argument("--agents", nargs="+", default=AGENTS, choices=AGENTS)
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    p.add_argument("--episodes", type=int, default=200)
-    p.add_argument("--warmup", type=int, default=None, help="episodes of constant exploration noise (default: episodes / 4)")
-    p.add_argument("--budget", type=float, default=0.5, help="latency budget of resource mode, fraction of 8-bit")
-    p.add_argument("--reward-size", type=int, default=1000)
-    p.add_argument("--calib-size", type=int, default=128)
-    p.add_argument("--batch-size", type=int, default=250)
-    p.add_argument("--finetune-epochs", type=int, default=10)
-    p.add_argument("--jobs", type=int, default=1, help="cells run side by side")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per cell (default: cores / jobs)")
-    p.add_argument("--out", type=Path, default=HERE / "paper_runs")
-    p.add_argument("--results", type=Path, default=RESULTS)
-    p.add_argument("--plots", type=Path, default=None, help="folder for the PNGs (default: beside --results)")
-    p.add_argument("--smoke", action="store_true", help="a tiny budget, for CI")
+    p.add_argument("--tier", choices=list(TIERS), default="cpu", help="PROTOCOL.md's settings (full, cpu, smoke)")
+    p.add_argument("--models", nargs="+", choices=list(MODELS), default=None, help="default: the tier's")
+    p.add_argument("--hardware", nargs="+", choices=["temporal", "spatial"], default=None, help="default: the tier's")
+    p.add_argument("--modes", nargs="+", choices=["resource", "accuracy"], default=None, help="default: the tier's")
+    p.add_argument("--strategies", nargs="+", choices=list(STRATEGIES), default=list(STRATEGIES))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--records", type=Path, default=RECORDS, help="folder of the records (committed)")
+    p.add_argument("--work", type=Path, default=HERE / "comparison_runs", help="run folders (not committed)")
+    p.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    p.add_argument("--readme", type=Path, default=HERE.parent / "README.md", help="README whose comparison block is rewritten")
+    p.add_argument("--rerun", action="store_true", help="rerun cells whose record is current")
+    p.add_argument("--report-only", action="store_true", help="run nothing: regenerate the tables from the records")
     p.add_argument("--verbose", action="store_true")
-    p.add_argument("--report-only", action="store_true", help="run nothing: report the finished cells among those selected")
     args = p.parse_args()
-    if args.smoke:
-        args.models, args.hardware, args.seeds, args.agents = ["resnet20"], ["temporal"], [0], ["haq", "autoq"]
-        args.episodes, args.reward_size, args.calib_size, args.batch_size, args.finetune_epochs = 2, 100, 32, 100, 0
-    args.warmup = args.warmup if args.warmup is not None else max(1, args.episodes // 4)
-    args.threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
-    args.plots = args.plots or args.results.parent
-    args.out.mkdir(parents=True, exist_ok=True)
-
-    keys = list(itertools.product(args.models, args.hardware, args.modes, args.agents, args.seeds))
-    if args.report_only:
-        keys = [k for k in keys if (cell_dir(args.out, *k) / "summary.json").exists()]
-    t0 = time.time()
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {} if args.report_only else {k: pool.submit(run_cell, args, *k) for k in keys}
-        for k, f in futures.items():
-            f.result()
-            print(f"done: {'/'.join(map(str, k))} ({(time.time() - t0) / 60:.1f} min)", flush=True)
-    cells = {k: read_cell(cell_dir(args.out, *k)) for k in keys}
-    body = report(args, cells)
-    plots = plot_curves(args, cells)
-    wall = sum(c["wall_s"] for c in cells.values()) / 3600
-    done = sorted({"/".join(map(str, k[:4])) + " seeds " + ",".join(str(s) for s in args.seeds if (*k[:4], s) in cells) for k in cells})
-    header = (
-        (f"Finished cells reported ({len(cells)}): " + "; ".join(done) + ".\n\n" if args.report_only else "")
-        + f"ResNet on cifar10-subset: reward split {args.reward_size} training images, test split 1000 test images; "
-        f"{args.episodes} episodes per search ({args.warmup} at constant noise), seeds {args.seeds}, "
-        f"best policy finetuned {args.finetune_epochs} epochs (SGD lr 1e-3, momentum 0.9) on the remaining training images. "
-        f"Figures are means over seeds. Search time summed over all cells: {wall:.2f} h "
-        f"({args.jobs} cells side by side, {args.threads} torch threads each).\n\n"
-        + "Learning curves: " + ", ".join(f"`{p.name}`" for p in plots) + "\n"
-    )
-    print(body)
-    record("paper_comparison", "Paper comparison: AutoQ against layer-wise DDPG and the baselines (benchmarks/paper_comparison.py)",
-           header + "\n" + body, results=args.results)
+    tier = TIERS[args.tier]
+    args.models, args.hardware = args.models or tier["models"], args.hardware or tier["hardware"]
+    args.modes, args.budgets = args.modes or tier["modes"], tier["budgets"]
+    if not args.report_only:
+        run_references(args)
+        for i, key in enumerate(cells(args), 1):
+            what = run_cell(args, *key)
+            print(f"[{i}/{len(cells(args))}] {'/'.join(str(k) for k in key)}: {what}", flush=True)
+    write_report(args.records, args.results, args.readme, STRATEGIES, list(MODELS))
 
 
 if __name__ == "__main__":
