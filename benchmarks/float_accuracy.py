@@ -16,11 +16,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _results import RESULTS, record  # noqa: E402
+
 from autoq.data import iterate_batches  # noqa: E402
+from autoq.data.paths import shared_dir  # noqa: E402
 from autoq.engine.device import resolve_device  # noqa: E402
 from autoq.engine.loops import evaluate  # noqa: E402
 from autoq.engine.setup import attach_data, build_model  # noqa: E402
-from autoq.data.paths import shared_dir  # noqa: E402
 
 # model, how its weights are named, top-1 % measured when trained (test, holdout)
 MODELS = [

@@ -18,8 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-
 from _results import RESULTS, record  # noqa: E402
+
 from autoq.search import FinetuneConfig, SearchConfig, search  # noqa: E402
 
 

@@ -16,19 +16,18 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
-
-from pathlib import Path
-
 from _results import RESULTS, record
+
 from autoq.data import iterate_batches
 from autoq.data.paths import shared_dir
 from autoq.engine.distributed import init_distributed
-from autoq.errors import AutoQError
 from autoq.engine.loops import evaluate
 from autoq.engine.setup import build_workload
+from autoq.errors import AutoQError
 from autoq.hardware import CostModel, load_accelerator
 from autoq.quant import Policy, calibrate, set_policy
 from autoq.search.budget import BudgetSpec

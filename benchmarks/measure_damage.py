@@ -53,8 +53,6 @@ SLOTS = 4  # most probable classes per image in the Fisher estimate (the rest ho
 
 def load(model: str, weights: str | None, images: int, device: str):
     """The float model, its layers, ``images`` holdout images and 256 calibration (training) images."""
-    import torch
-
     from autoq.data.loader import as_tensors
     from autoq.engine.setup import attach_data, build_model
 

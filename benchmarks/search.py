@@ -28,8 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-
 from _results import RESULTS, record  # noqa: E402
+
 from autoq.data import iterate_batches  # noqa: E402
 from autoq.data.paths import shared_dir  # noqa: E402
 from autoq.engine.loops import evaluate  # noqa: E402

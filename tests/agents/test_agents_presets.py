@@ -11,7 +11,7 @@ from autoq.agents.presets import PRESETS, apply_preset
 from autoq.agents.synthetic import SyntheticTask
 from autoq.errors import AutoQError
 
-# the AutoQ paper's stated values (method.md §2) and the HAQ values it falls back on
+# the AutoQ paper's stated values (docs/agents.md, "Presets") and the HAQ values it falls back on
 PAPER_CARD = dict(
     actor_lr=1e-4, critic_lr=1e-3, batch_size=64, buffer_size=2000, buffer_episodes=None, noise=0.5,
     warmup_episodes=100, noise_decay=0.99, goal_max=8.0, action_max=8, goal_prior=False, spread_prior=0.0,

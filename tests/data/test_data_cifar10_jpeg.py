@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from autoq.data import make_splits
-from autoq.data.cifar10_jpeg import decoded, decode_jpegs, file_digest, load_cifar10_jpeg
+from autoq.data.cifar10_jpeg import decode_jpegs, decoded, file_digest, load_cifar10_jpeg
 from autoq.data.splits import balanced_subset
 from autoq.errors import AutoQError
 

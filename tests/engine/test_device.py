@@ -43,8 +43,7 @@ def test_contiguous_where_channels_last_cannot_or_need_not_be_used():
 
 
 def test_a_search_scores_policies_the_same_in_either_layout(tiny, monkeypatch):
-    from autoq.search import search
-    from autoq.search import environment
+    from autoq.search import environment, search
 
     fast = search(progress=False, **{**tiny, "episodes": 3, "out": tiny["out"] + "-cl"}).episodes
     monkeypatch.setattr(environment, "fast_memory_format", lambda *a: torch.contiguous_format)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
-
-import math
 
 from autoq.engine.loops import Accuracy, evaluate, logits_of
 

@@ -1,4 +1,4 @@
-"""Plain-Python transcription of the hardware.md formulas, one layer at a time: the oracle the
+"""Plain-Python transcription of the formulas of docs/hardware-models.md, one layer at a time: the oracle the
 vectorised cost model is tested against."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Spatial (bit-fusion, BitFusion-like) model against hardware.md's validation targets."""
+"""Spatial (bit-fusion, BitFusion-like) model against the validation targets of docs/hardware-models.md."""
 
 from __future__ import annotations
 

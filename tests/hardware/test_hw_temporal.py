@@ -1,4 +1,4 @@
-"""Temporal (bit-serial, BISMO-like) model against hardware.md's validation targets."""
+"""Temporal (bit-serial, BISMO-like) model against the validation targets of docs/hardware-models.md."""
 
 from __future__ import annotations
 

@@ -50,7 +50,11 @@ def test_uniform_and_layerwise(layers):
     assert lw.weight_bits["3"].tolist() == [8] * 5 and lw.act_bits == {"0": 3, "3": 5}
 
 
-GOOD = {"format": "autoq.policy", "version": 1, "layers": {"0": {"weight_bits": [8] * 4, "act_bits": 8}, "3": {"weight_bits": [8] * 5, "act_bits": 8}}}
+GOOD = {
+    "format": "autoq.policy",
+    "version": 1,
+    "layers": {"0": {"weight_bits": [8] * 4, "act_bits": 8}, "3": {"weight_bits": [8] * 5, "act_bits": 8}},
+}
 
 
 def variant(path_fn):
@@ -64,10 +68,16 @@ def variant(path_fn):
     [
         (lambda d: d["layers"].update({"fc9": {"weight_bits": [8], "act_bits": 8}}), "unknown layer 'fc9'"),
         (lambda d: d["layers"].pop("3"), "layer '3' is missing field 'weight_bits'"),
-        (lambda d: d["layers"]["0"].update({"weight_bits": [8] * 3}), "layer '0' field 'weight_bits' has 3 entries, the layer has 4 kernels"),
+        (
+            lambda d: d["layers"]["0"].update({"weight_bits": [8] * 3}),
+            "layer '0' field 'weight_bits' has 3 entries, the layer has 4 kernels",
+        ),
         (lambda d: d["layers"]["0"].update({"weight_bits": [8, 8, 9, 8]}), "layer '0' field 'weight_bits' has 9, outside [0, 8]"),
         (lambda d: d["layers"]["3"].update({"act_bits": 0}), "layer '3' field 'act_bits' is 0, outside [1, 8]"),
-        (lambda d: d["layers"]["0"].update({"weight_bits": [8, "8", 8, 8]}), "layer '0' field 'weight_bits' must be a list of integers"),
+        (
+            lambda d: d["layers"]["0"].update({"weight_bits": [8, "8", 8, 8]}),
+            "layer '0' field 'weight_bits' must be a list of integers",
+        ),
         (lambda d: d["layers"]["0"].update({"act_bits": 7.5}), "layer '0' field 'act_bits' must be an integer"),
         (lambda d: d["layers"]["0"].update({"act_bits": True}), "layer '0' field 'act_bits' must be an integer"),
         (lambda d: d["layers"]["0"].pop("act_bits"), "layer '0' is missing field 'act_bits'"),

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from autoq.errors import AutoQError
-from autoq.report import load_run, write_report
-from autoq.report import plots
+from autoq.report import load_run, plots, write_report
 from autoq.report.document import Document
 from autoq.search import runfolder as rf
 

@@ -186,7 +186,7 @@ class NetworkSpec:
 
 # continuous action <-> bits --------------------------------------------------------------------------
 def action_to_bits(a: float, lo: int, hi: int) -> int:
-    """method.md's map ``round(lo - 0.5 + a * (hi - lo + 1))`` clamped to [lo, hi], with equal-width bins.
+    """The paper's map ``round(lo - 0.5 + a * (hi - lo + 1))`` clamped to [lo, hi], with equal-width bins.
 
     ``floor(lo + a * n)`` equals that rounding except exactly on bin edges, where it always rounds up
     (Python's round-half-to-even would make alternate bins wider).

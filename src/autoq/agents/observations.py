@@ -1,4 +1,4 @@
-"""What the agents observe (method.md §3): static features computed once per model, min-max normalised.
+"""What the agents observe (docs/agents.md, "Observations"): static features computed once per model, min-max normalised.
 
 Layer observation (14 values): the static layer features below, then three that change during an
 episode: the previous layer's activation QBN, its realised mean weight QBN (both normalised over

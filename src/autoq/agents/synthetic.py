@@ -10,7 +10,7 @@ activation sensitivity ``t_L``. A b-bit quantizer's noise power scales as ``4 **
     cost   = sum_L a_L * macs_per_kernel_L * sum_k b_Lk      (bit-serial: cycles ~ weight x activation bits)
     reward = psi_acc * log(acc / acc_ref) - psi_cost * log(cost / cost_ref)
 
-with ``cost_ref`` the cost at 8 / 8 bits: method.md §4's accuracy-guaranteed reward. Everything an
+with ``cost_ref`` the cost at 8 / 8 bits: the search's accuracy-mode reward (docs/search.md). Everything an
 optimal agent needs is in its observations (layer shapes, kernel statistics, layer index), so the
 optimum is learnable. It is known exactly: log(acc) is convex in the damage and -log(cost) is
 convex in the cost, so an optimum b* also maximises the tangent objective ``-damage - lam * cost``

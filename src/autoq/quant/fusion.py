@@ -6,7 +6,7 @@ scales (:mod:`autoq.export.folding`). The search evaluates :func:`fuse_for_infer
 such chain runs as one convolution whose already-quantized weights carry the batch norm's affine
 map, with the add and the ReLU as post-ops on a CPU (oneDNN). The function is the one the model
 computes with its batch norms kept; only float rounding differs. Weights are quantized before the
-affine map is applied, as method.md asks, so the search still keeps its batch norms.
+affine map is applied, as docs/quantization.md says, so the search still keeps its batch norms.
 """
 
 from __future__ import annotations

@@ -14,13 +14,15 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from autoq.errors import AutoQError
-from autoq.quant.discovery import LayerInfo
 from autoq.utils.io import atomic_write_json
+
+if TYPE_CHECKING:  # annotations only: reading and writing policies needs no torch
+    from autoq.quant.discovery import LayerInfo
 
 POLICY_FORMAT = "autoq.policy"
 POLICY_VERSION = 1

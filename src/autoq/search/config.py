@@ -29,7 +29,7 @@ def setting(default: Any, help: str, **kw: Any) -> Any:
 
 @dataclass
 class FinetuneConfig:
-    """Quantization-aware finetuning (method.md §2: SGD, lr 1e-3, momentum 0.9, 10 epochs)."""
+    """Quantization-aware finetuning (the paper's SGD, lr 1e-3, momentum 0.9, 10 epochs; docs/search.md, "Finetuning")."""
 
     epochs: int = setting(10, "finetuning epochs over the training split")
     lr: float = setting(1e-3, "SGD learning rate (fixed)")
@@ -98,7 +98,7 @@ class SearchConfig(RunConfig):
     """A kernel-wise bit-width search: a run plus accelerator, objective, search space and agent."""
 
     hardware: str = setting("temporal", "accelerator: temporal, spatial or a board YAML file")
-    sort_kernels: bool = setting(True, "sort kernels by bits into tiles (hardware.md)")
+    sort_kernels: bool = setting(True, "sort kernels by bits into tiles (docs/hardware-models.md)")
     mode: str = setting("resource", "resource (hard budget, reward = accuracy) or accuracy (trade-off reward)", choices=("resource", "accuracy"))
     budget: str | None = setting("latency=0.5", "resource budget: latency|energy|area|size = fraction of the 8-bit model or value with unit (3ms, 2mJ, 1MB)")
     reward_metric: str = setting("kl", "the reward's accuracy term: top1, loss (exp of minus the cross-entropy) or kl (exp of minus the KL divergence from the float model)", choices=("top1", "loss", "kl"))
@@ -130,7 +130,7 @@ class SearchConfig(RunConfig):
             self.finetune_options = build(FinetuneConfig, self.finetune_options, "finetune_options")
 
     def objective(self) -> dict[str, float]:
-        """ψ coefficients with the mode's defaults filled in (method.md §4)."""
+        """ψ coefficients with the mode's defaults filled in (docs/search.md, "Modes and the reward")."""
         resource = self.mode == "resource"
         pick = lambda v, r, a: float(v) if v is not None else (r if resource else a)  # noqa: E731
         return {

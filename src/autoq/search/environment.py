@@ -1,4 +1,4 @@
-"""The search environment: a policy in, its accuracy, cost and reward out (method.md §4).
+"""The search environment: a policy in, its accuracy, cost and reward out (docs/search.md, "Modes and the reward").
 
 One quantized copy of the model lives for the whole search; each episode only changes its bits,
 so the weights are quantized once per episode and the activation clips recalibrated. On a CPU that
@@ -176,7 +176,7 @@ class QuantEnv:
 
 
 def extrinsic_reward(out: Outcome, ref: Outcome, psi: dict[str, float]) -> float:
-    """``ψ_acc·log(s/s_ref) − Σ ψ_x·log(x/x_ref)`` (method.md §4), ``s`` the score of ``--reward-metric``
+    """``ψ_acc·log(s/s_ref) − Σ ψ_x·log(x/x_ref)`` (docs/search.md), ``s`` the score of ``--reward-metric``
     (top-1 accuracy by default) floored at half an image, ``ref`` the uniform 8-bit policy."""
     floor = 0.5 / max(out.n, 1)
     r = psi["acc"] * math.log(max(out.score, floor) / max(ref.score, floor))

@@ -1,4 +1,4 @@
-"""Quantization-aware finetuning of a policy (method.md §2): SGD, fixed learning rate, best epoch kept.
+"""Quantization-aware finetuning of a policy (docs/search.md, "Finetuning"): SGD, fixed learning rate, best epoch kept.
 
 The best epoch is chosen by reward-split accuracy, equal accuracies by the lower reward-split loss
 (a small reward split saturates: at 100 % every epoch ties); the test split is evaluated once, at

@@ -9,9 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
-
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -49,6 +47,8 @@ def atomic_write_yaml(path: str | os.PathLike, obj: Any) -> None:
 
 def atomic_torch_save(path: str | os.PathLike, obj: Any) -> None:
     """``torch.save`` made atomic; the object must load with ``weights_only=True``."""
+    import torch  # here, so that the JSON and YAML writers need no torch
+
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(path, buf.getvalue())
