@@ -15,8 +15,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "search": "autoq.search.run",
     "finetune": "autoq.search.finetuning",
-    "SearchConfig": "autoq.search.config",
-    "FinetuneConfig": "autoq.search.config",
+    "SearchConfig": "autoq.config",
+    "FinetuneConfig": "autoq.config",
     "Policy": "autoq.quant.policy",
     "apply_policy": "autoq.quant.apply",
     "calibrate": "autoq.quant.apply",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from autoq.cli import common
 from autoq.errors import AutoQError
-from autoq.search.config import RunConfig, add_dataclass_args, build, given, load_yaml
+from autoq.config import RunConfig, add_dataclass_args, build, given, load_yaml
 
 FORMAT_CHOICES = ("packed", "onnx", "qonnx", "all")
 

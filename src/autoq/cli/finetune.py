@@ -7,7 +7,7 @@ from pathlib import Path
 
 from autoq.cli import common
 from autoq.errors import AutoQError
-from autoq.search.config import FinetuneConfig, RunConfig, SearchConfig, add_dataclass_args, build, given, load_yaml
+from autoq.config import FinetuneConfig, RunConfig, SearchConfig, add_dataclass_args, build, given, load_yaml
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -1,6 +1,6 @@
 """The search: environment, budgets, the episode loop, finetuning.
 
-Names load on first use, so that importing the settings (``autoq.search.config``) stays light.
+Names load on first use, so that importing the package stays light (the settings live in ``autoq.config``).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "FinetuneConfig": "autoq.search.config", "RunConfig": "autoq.search.config", "SearchConfig": "autoq.search.config",
+    "FinetuneConfig": "autoq.config", "RunConfig": "autoq.config", "SearchConfig": "autoq.config",
     "FinetuneResult": "autoq.search.finetuning", "finetune": "autoq.search.finetuning",
     "SearchResult": "autoq.search.run", "search": "autoq.search.run",
 }

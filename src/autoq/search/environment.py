@@ -26,7 +26,7 @@ from autoq.engine.loops import Accuracy, evaluate, logits_of
 from autoq.hardware import CostModel
 from autoq.quant import Policy, apply_policy, calibrate, set_policy
 from autoq.quant.fusion import fuse_for_inference
-from autoq.search.config import SearchConfig
+from autoq.config import SearchConfig
 
 # keep the reward split on the device when it is smaller than this; stream it otherwise
 MAX_CACHED_BYTES = 2 * 1024**3

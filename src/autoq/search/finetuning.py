@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from autoq.errors import AutoQError
 from autoq.search import runfolder as rf
-from autoq.search.config import FinetuneConfig, RunConfig
+from autoq.config import FinetuneConfig, RunConfig
 from autoq.utils.io import atomic_torch_save, atomic_write_json
 
 log = logging.getLogger("autoq.finetune")

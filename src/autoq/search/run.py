@@ -13,7 +13,7 @@ import numpy as np
 from autoq.errors import AutoQError
 from autoq.search import runfolder as rf
 from autoq.search.budget import BudgetSpec, BudgetTracker, describe
-from autoq.search.config import SearchConfig, build
+from autoq.config import SearchConfig, build
 from autoq.search.environment import Outcome, QuantEnv, extrinsic_reward
 from autoq.search.lock import RunLock
 from autoq.search.rollout import SearchSpace, rollout
