@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from autoq.engine.setup import build_model
     from autoq.quant import Policy
-    from autoq.search import finetune
+    from autoq.train.finetune import finetune
     from autoq.search import runfolder as rf
 
     values = load_yaml(args.config) if args.config else {}

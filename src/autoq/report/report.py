@@ -117,12 +117,12 @@ def _sizes(work, policy, export_dir: Path):
 
     from autoq.export import model_sizes
     from autoq.export.exporter import FILE_NAMES
-    from autoq.quant import apply_policy, calibrate
+    from autoq.quant import quantized
 
-    qmodel = apply_policy(work.model, policy, weight_clip="max", act_clip="max")
     # byte counts depend on the bit widths and the layer shapes only, not on the values:
     # one random batch gives every layer the activation range the export needs
-    calibrate(qmodel, [torch.randn(2, *work.spec.input_shape, generator=torch.Generator().manual_seed(0))])
+    batch = torch.randn(2, *work.spec.input_shape, generator=torch.Generator().manual_seed(0))
+    qmodel = quantized(work.model, policy, [batch], weight_clip="max", act_clip="max")
     files = {fmt: export_dir / name for fmt, name in FILE_NAMES.items() if (export_dir / name).is_file()}
     return model_sizes(qmodel, files)
 

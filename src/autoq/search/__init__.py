@@ -10,7 +10,7 @@ from typing import Any
 
 _LAZY = {
     "FinetuneConfig": "autoq.config", "RunConfig": "autoq.config", "SearchConfig": "autoq.config",
-    "FinetuneResult": "autoq.search.finetuning", "finetune": "autoq.search.finetuning",
+    "FinetuneResult": "autoq.train.finetune", "finetune": "autoq.train.finetune",
     "SearchResult": "autoq.search.run", "search": "autoq.search.run",
 }
 __all__ = sorted(_LAZY)

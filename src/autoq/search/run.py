@@ -257,7 +257,7 @@ def _finish(cfg: SearchConfig, work, run_dir: Path, ctx, rows: list[dict], best:
         if not best:
             log.warning("no episode met the budget: no best policy was written")
     if cfg.finetune and best_policy is not None:
-        from autoq.search.finetuning import finetune
+        from autoq.train.finetune import finetune
 
         result.finetune = finetune(best_policy, cfg, cfg.finetune_options, run_dir=run_dir, work=work, ctx=ctx, progress=progress)
     torch.set_grad_enabled(True)
