@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import record  # noqa: E402
 
 from autoq.hardware import CostModel  # noqa: E402
-from autoq.hardware.cost import LIMITS  # noqa: E402
+from autoq.hardware.report import LIMITS  # noqa: E402
 from autoq.quant.discovery import discover_layers  # noqa: E402
 from autoq.quant.policy import Policy  # noqa: E402
 

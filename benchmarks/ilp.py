@@ -31,7 +31,7 @@ from autoq.errors import AutoQError
 from autoq.hardware import CostModel, load_accelerator
 from autoq.quant import Policy, calibrate, set_policy
 from autoq.search.budget import BudgetSpec
-from autoq.search.config import SearchConfig
+from autoq.config import SearchConfig
 from autoq.search.environment import Outcome, QuantEnv
 from autoq.search.ilp import layer_sensitivity, resource_solution
 from autoq.search.program import all_candidates

@@ -44,10 +44,11 @@ from autoq.engine.distributed import DistContext  # noqa: E402
 from autoq.engine.loops import logits_of  # noqa: E402
 from autoq.engine.setup import build_workload  # noqa: E402
 from autoq.hardware import CostModel, load_accelerator  # noqa: E402
-from autoq.quant import Policy, apply_policy, calibrate, set_policy  # noqa: E402
+from autoq.quant import Policy, calibrate, quantized, set_policy  # noqa: E402
 from autoq.quant.fusion import fuse_for_inference  # noqa: E402
 from autoq.search import SearchConfig  # noqa: E402
 from autoq.search.environment import QuantEnv  # noqa: E402
+from autoq.train.sgd import train_steps  # noqa: E402
 
 RECORDS = Path(__file__).resolve().parent / "records" / "reward_fidelity"  # <model>.json.gz
 METRICS = ("top1", "loss", "kl")
@@ -100,9 +101,9 @@ class Scorer:
 
     def __init__(self, work, cfg: SearchConfig, device: str, test_size: int) -> None:
         self.work, self.device = work, device
-        self.qmodel = apply_policy(work.model, Policy.uniform(work.layers, 8, 8)).to(device).eval()
-        self.infer = fuse_for_inference(self.qmodel)
         self.calib = [x.to(device) for x, _ in iterate_batches(work.splits.calib, cfg.batch_size)]
+        self.qmodel = quantized(work.model, Policy.uniform(work.layers, 8, 8), self.calib, device=device)
+        self.infer = fuse_for_inference(self.qmodel)
         test = work.splits.test
         step = max(1, len(test) // test_size)
         self.test_idx = np.arange(0, len(test), step)[:test_size]
@@ -121,21 +122,10 @@ class Scorer:
 
 def finetuned_test_top1(work, cfg: SearchConfig, policy: Policy, steps: int, device: str, test_idx) -> float:
     """Test top-1 after ``steps`` SGD steps (lr 1e-3, momentum 0.9, frozen batch norm) on ``train``."""
-    q = apply_policy(work.model, policy).to(device)
-    calibrate(q, [x.to(device) for x, _ in iterate_batches(work.splits.calib, cfg.batch_size)], device)
+    q = quantized(work.model, policy, iterate_batches(work.splits.calib, cfg.batch_size), device=device)
     opt = torch.optim.SGD(q.parameters(), lr=1e-3, momentum=0.9)
-    q.train()
-    for m in q.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.eval()
     batches = iterate_batches(work.splits.train, 128, shuffle=True, seed=cfg.seed, drop_last=True)
-    for step, (x, y) in enumerate(batches):
-        if step >= steps:
-            break
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(q(x.to(device)), y.to(device)).backward()
-        opt.step()
-    q.eval()
+    train_steps(q, opt, batches, device, max_steps=steps, freeze_bn=True)
     test = torch.utils.data.Subset(work.splits.test, test_idx.tolist())
     with torch.no_grad():
         hits = [int((q(x.to(device)).argmax(1).cpu() == y).sum()) for x, y in iterate_batches(test, cfg.batch_size)]

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +32,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from autoq.data import iterate_batches, load_dataset  # noqa: E402
 from autoq.models.default import WEIGHTS_FILE, save_default_weights  # noqa: E402
 from autoq.models.small_cnn import SmallCNN  # noqa: E402
+from autoq.train.sgd import train_steps  # noqa: E402
 from autoq.utils.seeding import seed_everything  # noqa: E402
 
 RECIPE = {"seed": 0, "epochs": 15, "batch_size": 32, "lr": 3e-3, "weight_decay": 1e-4}
@@ -44,12 +44,7 @@ def train(data) -> nn.Module:
     opt = torch.optim.Adam(model.parameters(), lr=RECIPE["lr"], weight_decay=RECIPE["weight_decay"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=RECIPE["epochs"])
     for epoch in range(RECIPE["epochs"]):
-        model.train()
-        for x, y in iterate_batches(data.train, RECIPE["batch_size"], shuffle=True, seed=RECIPE["seed"], epoch=epoch):
-            loss = F.cross_entropy(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        train_steps(model, opt, iterate_batches(data.train, RECIPE["batch_size"], shuffle=True, seed=RECIPE["seed"], epoch=epoch))
         sched.step()
     return model.eval()
 

@@ -14,12 +14,14 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "search": "autoq.search.run",
-    "finetune": "autoq.search.finetuning",
-    "SearchConfig": "autoq.search.config",
-    "FinetuneConfig": "autoq.search.config",
+    "finetune": "autoq.train.finetune",
+    "SearchConfig": "autoq.config",
+    "FinetuneConfig": "autoq.config",
+    "RunConfig": "autoq.config",
     "Policy": "autoq.quant.policy",
     "apply_policy": "autoq.quant.apply",
     "calibrate": "autoq.quant.apply",
+    "quantized": "autoq.quant.apply",
     "discover_layers": "autoq.quant.discovery",
     "AutoQError": "autoq.errors",
 }

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autoq.errors import AutoQError
-from autoq.search.config import SearchConfig, build, load_yaml
+from autoq.config import SearchConfig, build, load_yaml
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

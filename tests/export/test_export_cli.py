@@ -65,7 +65,7 @@ def test_export_from_a_policy_file(model_ref, tmp_path, capsys):
 def test_export_from_a_run_folder_uses_the_finetuned_weights(model_ref, tmp_path, capsys):
     from autoq.data import iterate_batches
     from autoq.engine.setup import build_workload
-    from autoq.search.config import RunConfig
+    from autoq.config import RunConfig
 
     run = tmp_path / "run"
     run.mkdir()
@@ -114,7 +114,7 @@ def test_text_report(model_ref, tmp_path, capsys):
 
 
 def test_a_broken_finetuned_file_is_one_line_error(model_ref, tmp_path, capsys):
-    from autoq.search.config import RunConfig
+    from autoq.config import RunConfig
 
     run = tmp_path / "run"
     run.mkdir()

@@ -137,7 +137,7 @@ def test_four_bit_units_reject_eight_bit_policies():
     four = SPATIAL.replace(max_bits=4)
     layer = conv(64, 64, out_hw=8, name="conv1")
     assert one(layer, 4, 4, four).compute_cycles == one(layer, 8, 8).compute_cycles
-    with pytest.raises(AutoQError, match=r"layer .conv1.: weight bits 8 .*\(0\.\.4;"):
+    with pytest.raises(AutoQError, match=r"weights 0\.\.4.*layer .conv1. field 'weight_bits' has 8, outside \[0, 4\]"):
         one(layer, 8, 4, four)
 
 

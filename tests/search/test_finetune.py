@@ -33,7 +33,7 @@ def test_finetune_improves_a_damaged_policy_and_resumes(default_cache, tmp_path)
     layers = build_model().layers
     policy = Policy.uniform(layers, 2, 3)
     run = RunConfig(**DIGITS)
-    from autoq.search.config import FinetuneConfig
+    from autoq.config import FinetuneConfig
 
     ft = FinetuneConfig(epochs=2, train_batch_size=64, lr=0.01)
     full = finetune(policy, run, ft, run_dir=tmp_path / "full", progress=False)
@@ -48,7 +48,7 @@ def test_finetune_improves_a_damaged_policy_and_resumes(default_cache, tmp_path)
 def test_equal_reward_accuracy_keeps_the_epoch_with_the_lower_loss(default_cache, tmp_path):
     """At 8 bits the digits CNN is right on every reward image before and after each epoch: the loss decides."""
     from autoq.engine.setup import build_model
-    from autoq.search.config import FinetuneConfig
+    from autoq.config import FinetuneConfig
 
     policy = Policy.uniform(build_model().layers, 8, 8)
     result = finetune(policy, RunConfig(**DIGITS), FinetuneConfig(epochs=2, train_batch_size=64), run_dir=tmp_path, progress=False)

@@ -29,6 +29,9 @@ CASES = {
     "resnet20-autoq-latency": {"model": "resnet20", "dataset": "cifar10-subset", "calib_size": 64,
                                "reward_size": 100, "batch_size": 100, "agent": "autoq", "budget": "latency=0.4",
                                "episodes": 5, "agent_options": AGENT, "seed": 7},
+    "digits-autoq-reward-finetune": {"dataset": "digits", "calib_size": 64, "reward_size": 200, "batch_size": 200,
+                                     "agent": "autoq", "budget": "latency=0.5", "episodes": 5,
+                                     "agent_options": AGENT, "reward_finetune_batches": 2},
 }
 
 

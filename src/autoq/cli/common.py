@@ -8,14 +8,14 @@ import sys
 from typing import Any, Sequence
 
 from autoq.errors import AutoQError
-from autoq.search.config import RunConfig, add_dataclass_args
+from autoq.config import RunConfig, add_dataclass_args
 
 MODEL_FIELDS = ("model", "weights", "pretrained", "num_classes", "input_shape", "trust_checkpoint")
 DATA_FIELDS = ("dataset", "data_dir", "calib_size", "reward_size", "batch_size", "workers")
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    """--model, --weights, ... (the model fields of :class:`~autoq.search.config.RunConfig`)."""
+    """--model, --weights, ... (the model fields of :class:`~autoq.config.RunConfig`)."""
     add_dataclass_args(p.add_argument_group("model"), RunConfig, only=MODEL_FIELDS, keep_defaults=True)
 
 
@@ -30,7 +30,7 @@ def add_json_arg(p: argparse.ArgumentParser) -> None:
 
 def check_run_args(args: argparse.Namespace) -> None:
     """Validate the run settings among ``args`` with the checks of config files and searches."""
-    from autoq.search.config import build, given
+    from autoq.config import build, given
 
     build(RunConfig, given(args, RunConfig), "settings").validate()
 

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from autoq.engine.device import resolve_device
     from autoq.engine.loops import evaluate
     from autoq.engine.setup import attach_data, build_model
-    from autoq.quant import Policy, apply_policy, calibrate
+    from autoq.quant import Policy, quantized
 
     common.check_run_args(args)
     device = resolve_device(args.device)
@@ -40,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
     model, label = work.model, "float32"
     if args.policy:
         policy = Policy.parse_spec(args.policy, work.layers)
-        model = apply_policy(model, policy, weight_clip=args.weight_clip, act_clip=args.act_clip).to(device)
-        calibrate(model, iterate_batches(work.splits.calib, args.batch_size), device)
+        calib = iterate_batches(work.splits.calib, args.batch_size)
+        model = quantized(model, policy, calib, weight_clip=args.weight_clip, act_clip=args.act_clip, device=device)
         label = args.policy
     model.to(device)
     split = getattr(work.splits, args.split)

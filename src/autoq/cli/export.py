@@ -7,7 +7,7 @@ from pathlib import Path
 
 from autoq.cli import common
 from autoq.errors import AutoQError
-from autoq.search.config import RunConfig, add_dataclass_args, build, given, load_yaml
+from autoq.config import RunConfig, add_dataclass_args, build, given, load_yaml
 
 FORMAT_CHOICES = ("packed", "onnx", "qonnx", "all")
 
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from autoq.data import iterate_batches
     from autoq.engine.setup import build_workload
     from autoq.export.exporter import FORMATS, export_model
-    from autoq.quant import Policy, apply_policy, calibrate
+    from autoq.quant import Policy, apply_policy, quantized
     from autoq.search import runfolder as rf
 
     if args.check_images < 0:
@@ -80,9 +80,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         policy = Policy.parse_spec(args.policy, work.layers)
         source = args.policy
-    qmodel = apply_policy(work.model, policy, weight_clip=cfg.weight_clip, act_clip=cfg.act_clip)
+    clips = {"weight_clip": cfg.weight_clip, "act_clip": cfg.act_clip}
     finetuned = run_dir is not None and (run_dir / rf.FINETUNED).is_file()
     if finetuned:
+        qmodel = apply_policy(work.model, policy, **clips)
         path = run_dir / rf.FINETUNED
         try:
             qmodel.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         from autoq.engine.device import resolve_device
 
         device = resolve_device(cfg.device)
-        calibrate(qmodel.to(device), iterate_batches(work.splits.calib, cfg.batch_size), device)
+        qmodel = quantized(work.model, policy, iterate_batches(work.splits.calib, cfg.batch_size), **clips, device=device)
     qmodel.cpu().eval()
 
     images = next(iterate_batches(work.splits.test, max(args.check_images, 1)))[0]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from autoq.cli import common
 from autoq.errors import AutoQError
-from autoq.search.config import FinetuneConfig, RunConfig, SearchConfig, add_dataclass_args, build, given, load_yaml
+from autoq.config import FinetuneConfig, RunConfig, SearchConfig, add_dataclass_args, build, given, load_yaml
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from autoq.engine.setup import build_model
     from autoq.quant import Policy
-    from autoq.search import finetune
+    from autoq.train.finetune import finetune
     from autoq.search import runfolder as rf
 
     values = load_yaml(args.config) if args.config else {}

@@ -6,7 +6,7 @@ import argparse
 
 from autoq.cli import common
 from autoq.errors import AutoQError
-from autoq.search.config import FinetuneConfig, SearchConfig, add_dataclass_args, build, given, load_yaml
+from autoq.config import FinetuneConfig, SearchConfig, add_dataclass_args, build, given, load_yaml
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -1,4 +1,7 @@
-"""Evaluation and training loops shared by every command."""
+"""Evaluation shared by every command: accuracy, loss and KL divergence of a model over batches, and its logits.
+
+The training loops live in :mod:`autoq.train`.
+"""
 
 from __future__ import annotations
 

@@ -113,6 +113,6 @@ def attach_data(
 
 
 def build_workload(cfg: Any) -> Workload:
-    """Model and data from any settings object with the :class:`~autoq.search.config.RunConfig` fields."""
+    """Model and data from any settings object with the :class:`~autoq.config.RunConfig` fields."""
     work = build_model(cfg.model, cfg.weights, cfg.pretrained, cfg.num_classes, cfg.input_shape, cfg.trust_checkpoint)
     return attach_data(work, cfg.dataset, cfg.data_dir, cfg.calib_size, cfg.reward_size, cfg.seed)

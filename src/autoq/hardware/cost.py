@@ -19,7 +19,6 @@ bit-identical numbers.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -30,6 +29,7 @@ from autoq.hardware.accelerator import Accelerator, load_accelerator
 from autoq.hardware.mapping import (
     N_QUANTITIES, Q_ACT, Q_CYCLES, Q_FILL, Q_IBUF, Q_OPS, Q_WBUF, Q_WDRAM, Q_WSTORE, Mapping,
 )
+from autoq.hardware.report import ENERGY_PARTS, Area, CostReport, LayerCost, limited_by
 from autoq.hardware.spatial import SpatialMapping
 from autoq.hardware.temporal import TemporalMapping
 
@@ -39,90 +39,6 @@ if TYPE_CHECKING:
 
 MAPPINGS: dict[str, type[Mapping]] = {"temporal": TemporalMapping, "spatial": SpatialMapping}
 PJ = 1e-12
-
-
-@dataclass(frozen=True)
-class LayerCost:
-    """Cost of one layer. Latency and energy cover all its calls; cycles and DRAM bits one call."""
-
-    name: str
-    latency_s: float
-    energy_j: float
-    energy_parts_j: dict[str, float]  # compute, buffers, dram, static
-    bram36: int  # BRAM36 its quantized weights would take on chip (counted in the area only if resident)
-    bound: str  # "compute" or "memory"
-    limited_by: str  # "compute", "weight traffic" or "activation traffic" (LIMITS)
-    cycles: int  # max(compute_cycles, memory_cycles) + fill_cycles
-    compute_cycles: int
-    memory_cycles: int
-    fill_cycles: int
-    dram_bits: int
-    calls: int
-    # spatial only: the precisions the fusion units run at, {"weights": [r(b) of the kernels], "act": r(a)}
-    fused_bits: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        if d["fused_bits"] is None:
-            del d["fused_bits"]
-        return d
-
-
-@dataclass(frozen=True)
-class Area:
-    """FPGA resources: the accelerator plus, where weights stay on chip, their BRAM36; the utilisation scalar."""
-
-    lut: int
-    ff: int
-    bram36: int  # bram36_accelerator + bram36_weights
-    dsp: int
-    utilisation: float  # max of the four resource ratios to the device
-    bram36_accelerator: int
-    bram36_weights: int  # 0 unless weights_on_chip
-    weights_on_chip: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class CostReport:
-    """Totals and per-layer costs of one policy (latency in s, energy in J)."""
-
-    accelerator: str
-    kind: str
-    sort_kernels: bool
-    latency_s: float
-    energy_j: float
-    energy_parts_j: dict[str, float]
-    area: Area
-    layers: list[LayerCost]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON shape of ``autoq cost --json``."""
-        return {
-            "accelerator": self.accelerator,
-            "kind": self.kind,
-            "sort_kernels": self.sort_kernels,
-            "latency_s": self.latency_s,
-            "energy_j": self.energy_j,
-            "energy_parts_j": dict(self.energy_parts_j),
-            "area": self.area.to_dict(),
-            "layers": [l.to_dict() for l in self.layers],
-        }
-
-
-ENERGY_PARTS = ("compute", "buffers", "dram", "static")
-#: what bounds a layer: its compute cycles, or (memory-bound) the larger of its weight traffic (weights,
-#: with any re-fetches) and its activation traffic (input reads and output writes)
-LIMITS = ("compute", "weight traffic", "activation traffic")
-
-
-def limited_by(compute_cycles: int, memory_cycles: int, weight_bits: int, activation_bits: int) -> str:
-    """Which of :data:`LIMITS` sets a layer's cycles (ties go to compute, then to weights)."""
-    if compute_cycles >= memory_cycles:
-        return LIMITS[0]
-    return LIMITS[1] if weight_bits >= activation_bits else LIMITS[2]
 
 
 class CostModel:
@@ -255,12 +171,8 @@ class CostModel:
                 f"cost: {len(weight_bits)} weight bit vectors and {len(act_bits)} activation bit widths "
                 f"given for {self._L} layers"
             )
-        lens = list(map(len, weight_bits))
-        if lens != self._c_out:
-            i = next(i for i, (n, c) in enumerate(zip(lens, self._c_out)) if n != c)
-            raise AutoQError(
-                f"cost: layer {self.layers[i].name!r} has {self._c_out[i]} kernels, got {lens[i]} weight bit widths"
-            )
+        if list(map(len, weight_bits)) != self._c_out:
+            self._validate(weight_bits, act_bits)
         bits = np.concatenate(weight_bits)
         a = np.asarray(act_bits)
         if bits.dtype.kind not in "iu" or a.dtype.kind not in "iu":
@@ -268,30 +180,25 @@ class CostModel:
         if bits.dtype != np.int64:
             bits = bits.astype(np.int64)
         if bits.min() < 0 or bits.max() > bmax or a.min() < 1 or a.max() > bmax:
-            what = f"the {self.accelerator.kind} accelerator {self.accelerator.name!r}"
-            for layer, w, ab in zip(self.layers, weight_bits, a):
-                w = np.asarray(w)
-                if w.size and (w.min() < 0 or w.max() > bmax):
-                    bad = int(w[(w < 0) | (w > bmax)][0])
-                    raise AutoQError(
-                        f"layer {layer.name!r}: weight bits {bad} are outside what {what} runs "
-                        f"(0..{bmax}; 0 prunes a kernel)"
-                    )
-                if not 1 <= ab <= bmax:
-                    raise AutoQError(
-                        f"layer {layer.name!r}: activation bits {int(ab)} are outside what {what} runs (1..{bmax})"
-                    )
+            self._validate(weight_bits, a)
         return bits, a
 
-    def _policy_bits(self, policy: "Policy") -> tuple[list[np.ndarray], list[int]]:
+    def _validate(self, weight_bits: Sequence[Any], act_bits: Sequence[int]) -> None:
+        """Raise the policy's own error (:meth:`Policy.validate`) for bits that do not fit the layers or
+        the accelerator; the fast path above only detects that something is wrong."""
+        from autoq.quant.policy import Policy
+
         names = [l.name for l in self.layers]
-        extra = (set(policy.weight_bits) | set(policy.act_bits)) - set(names)
-        if extra:
-            raise AutoQError(f"cost: the policy names layer {sorted(extra)[0]!r}, which the model does not have")
-        for n in names:
-            if n not in policy.weight_bits or n not in policy.act_bits:
-                raise AutoQError(f"cost: the policy has no bit widths for layer {n!r}")
-        return [policy.weight_bits[n] for n in names], [policy.act_bits[n] for n in names]
+        self._validate_policy(Policy(dict(zip(names, weight_bits)), dict(zip(names, act_bits))))
+
+    def _validate_policy(self, policy: "Policy") -> None:
+        """:meth:`Policy.validate` against these layers and the bits this accelerator runs."""
+        bmax = self.accelerator.max_bits
+        try:
+            policy.validate(self.layers, weight_range=(0, bmax), act_range=(1, bmax))
+        except AutoQError as e:
+            what = f"the {self.accelerator.kind} accelerator {self.accelerator.name!r}"
+            raise AutoQError(f"cost on {what} (weights 0..{bmax}, 0 prunes a kernel; activations 1..{bmax}): {e}") from None
 
     # public API --------------------------------------------------------------------------------------
     def totals(self, weight_bits: Sequence[np.ndarray], act_bits: Sequence[int]) -> tuple[float, float, float]:
@@ -394,7 +301,9 @@ class CostModel:
 
     def evaluate(self, policy: "Policy") -> CostReport:
         """Full report of a :class:`~autoq.quant.policy.Policy`."""
-        return self.evaluate_bits(*self._policy_bits(policy))
+        self._validate_policy(policy)
+        names = [l.name for l in self.layers]
+        return self.evaluate_bits([policy.weight_bits[n] for n in names], [policy.act_bits[n] for n in names])
 
 
 def _as_int(arr: np.ndarray, what: str) -> np.ndarray:

@@ -13,6 +13,7 @@ _LAZY = {
     "calibrate": "autoq.quant.apply",
     "policy_of": "autoq.quant.apply",
     "quant_modules": "autoq.quant.apply",
+    "quantized": "autoq.quant.apply",
     "set_policy": "autoq.quant.apply",
     "Discovery": "autoq.quant.discovery",
     "LayerInfo": "autoq.quant.discovery",

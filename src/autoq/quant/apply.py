@@ -1,4 +1,7 @@
-"""Turn a float model into a fake-quantized one for a policy, and calibrate its activations."""
+"""Turn a float model into a fake-quantized one for a policy, and calibrate its activations.
+
+:func:`quantized` does both at once: what every command that scores, finetunes or exports a policy needs.
+"""
 
 from __future__ import annotations
 
@@ -89,3 +92,28 @@ def calibrate(qmodel: nn.Module, batches: Iterable[Tensor | tuple], device: torc
     if seen == 0:
         raise AutoQError("calibration saw no images: the calibration split is empty")
     return seen
+
+
+def quantized(
+    model: nn.Module,
+    policy: Policy,
+    calib_batches: Iterable[Tensor | tuple],
+    *,
+    weight_clip: str = "mse",
+    act_clip: str = "mse",
+    device: torch.device | str | None = None,
+    memory_format: torch.memory_format | None = None,
+) -> nn.Module:
+    """A quantized copy of ``model`` for ``policy``, on ``device``, with activations calibrated over
+    ``calib_batches``, in eval mode.
+
+    ``memory_format`` (e.g. channels-last) is applied before calibration, so the copy is calibrated
+    in the layout it will run in.
+    """
+    qmodel = apply_policy(model, policy, weight_clip=weight_clip, act_clip=act_clip)
+    if device is not None:
+        qmodel.to(device)
+    if memory_format is not None:
+        qmodel.to(memory_format=memory_format)
+    calibrate(qmodel, calib_batches, device)
+    return qmodel.eval()

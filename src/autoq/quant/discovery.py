@@ -100,8 +100,19 @@ def discover_layers(model: nn.Module, example_input: torch.Tensor) -> Discovery:
 
     The model is put in eval mode for the pass and restored afterwards; no gradient is kept.
     """
-    records: dict[str, dict] = {}
-    order: list[str] = []
+    records = _record_calls(model, example_input)
+    layers = [_layer_info(index, name, rec) for index, (name, rec) in enumerate(records.items())]
+    reused = [n for n, rec in records.items() if rec["calls"] > 1]
+    unreached = [
+        name for name, m in model.named_modules() if isinstance(m, QUANTIZABLE) and name not in records
+    ]
+    return Discovery(layers=layers, reused=reused, unreached=unreached)
+
+
+def _record_calls(model: nn.Module, example_input: torch.Tensor) -> dict[str, dict]:
+    """Per quantizable layer, in the order of its first call: the module, its first input and output
+    shapes and how often it ran."""
+    records: dict[str, dict] = {}  # insertion order is the order of first calls
     hooks = []
 
     def hook(name: str):
@@ -109,9 +120,7 @@ def discover_layers(model: nn.Module, example_input: torch.Tensor) -> Discovery:
             if name in records:
                 records[name]["calls"] += 1
                 return
-            x = inputs[0]
-            order.append(name)
-            records[name] = {"module": module, "in": tuple(x.shape), "out": tuple(output.shape), "calls": 1}
+            records[name] = {"module": module, "in": tuple(inputs[0].shape), "out": tuple(output.shape), "calls": 1}
 
         return fn
 
@@ -127,50 +136,23 @@ def discover_layers(model: nn.Module, example_input: torch.Tensor) -> Discovery:
         for h in hooks:
             h.remove()
         model.train(was_training)
+    return records
 
-    layers = []
-    for index, name in enumerate(order):
-        rec = records[name]
-        m = rec["module"]
-        if isinstance(m, nn.Conv2d):
-            layers.append(
-                LayerInfo(
-                    index=index,
-                    name=name,
-                    kind="conv",
-                    c_in=m.in_channels,
-                    c_out=m.out_channels,
-                    kernel_size=_pair(m.kernel_size),
-                    stride=_pair(m.stride),
-                    padding=_pair(m.padding) if not isinstance(m.padding, str) else (0, 0),
-                    groups=m.groups,
-                    in_hw=(rec["in"][-2], rec["in"][-1]),
-                    out_hw=(rec["out"][-2], rec["out"][-1]),
-                    has_bias=m.bias is not None,
-                    calls=rec["calls"],
-                )
-            )
-        else:
-            positions = math.prod(rec["in"][1:-1]) if len(rec["in"]) > 2 else 1
-            layers.append(
-                LayerInfo(
-                    index=index,
-                    name=name,
-                    kind="linear",
-                    c_in=m.in_features,
-                    c_out=m.out_features,
-                    kernel_size=(1, 1),
-                    stride=(1, 1),
-                    padding=(0, 0),
-                    groups=1,
-                    in_hw=(positions, 1),
-                    out_hw=(positions, 1),
-                    has_bias=m.bias is not None,
-                    calls=rec["calls"],
-                )
-            )
-    reused = [n for n in order if records[n]["calls"] > 1]
-    unreached = [
-        name for name, m in model.named_modules() if isinstance(m, QUANTIZABLE) and name not in records
-    ]
-    return Discovery(layers=layers, reused=reused, unreached=unreached)
+
+def _layer_info(index: int, name: str, rec: dict) -> LayerInfo:
+    """The geometry of one recorded layer; a linear layer's positions are the input's middle dimensions."""
+    m = rec["module"]
+    if isinstance(m, nn.Conv2d):
+        return LayerInfo(
+            index=index, name=name, kind="conv", c_in=m.in_channels, c_out=m.out_channels,
+            kernel_size=_pair(m.kernel_size), stride=_pair(m.stride),
+            padding=_pair(m.padding) if not isinstance(m.padding, str) else (0, 0), groups=m.groups,
+            in_hw=(rec["in"][-2], rec["in"][-1]), out_hw=(rec["out"][-2], rec["out"][-1]),
+            has_bias=m.bias is not None, calls=rec["calls"],
+        )
+    positions = math.prod(rec["in"][1:-1]) if len(rec["in"]) > 2 else 1
+    return LayerInfo(
+        index=index, name=name, kind="linear", c_in=m.in_features, c_out=m.out_features,
+        kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), groups=1,
+        in_hw=(positions, 1), out_hw=(positions, 1), has_bias=m.bias is not None, calls=rec["calls"],
+    )

@@ -1,6 +1,6 @@
 """The search: environment, budgets, the episode loop, finetuning.
 
-Names load on first use, so that importing the settings (``autoq.search.config``) stays light.
+Names load on first use, so that importing the package stays light (the settings live in ``autoq.config``).
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "FinetuneConfig": "autoq.search.config", "RunConfig": "autoq.search.config", "SearchConfig": "autoq.search.config",
-    "FinetuneResult": "autoq.search.finetuning", "finetune": "autoq.search.finetuning",
+    "FinetuneConfig": "autoq.config", "RunConfig": "autoq.config", "SearchConfig": "autoq.config",
+    "FinetuneResult": "autoq.train.finetune", "finetune": "autoq.train.finetune",
     "SearchResult": "autoq.search.run", "search": "autoq.search.run",
 }
 __all__ = sorted(_LAZY)

@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from autoq.config import SearchConfig
 from autoq.data import iterate_batches
 from autoq.engine.device import fast_memory_format
 from autoq.engine.distributed import DistContext, all_reduce_accuracy
 from autoq.engine.loops import Accuracy, evaluate, logits_of
 from autoq.hardware import CostModel
-from autoq.quant import Policy, apply_policy, calibrate, set_policy
+from autoq.quant import Policy, calibrate, quantized, set_policy
 from autoq.quant.fusion import fuse_for_inference
-from autoq.search.config import SearchConfig
+from autoq.train.sgd import train_steps
 
 # keep the reward split on the device when it is smaller than this; stream it otherwise
 MAX_CACHED_BYTES = 2 * 1024**3
@@ -68,19 +68,18 @@ class QuantEnv:
         self.layers = work.layers
         self.float_model = work.model
         self.splits = work.splits
-        start = Policy.uniform(self.layers, 8, 8)
-        self.qmodel = apply_policy(work.model, start, weight_clip=cfg.weight_clip, act_clip=cfg.act_clip).to(ctx.device)
-        self.qmodel.eval()
         bs = cfg.batch_size
         self.calib = [x for x, _ in iterate_batches(self.splits.calib, bs)]
         fmt = fast_memory_format(work.model, self.calib[0], ctx.device)
-        self.qmodel.to(memory_format=fmt)
         if split_bytes(self.splits.reward) <= MAX_CACHED_BYTES:
             shard = iterate_batches(self.splits.reward, bs, rank=ctx.rank, world_size=ctx.world_size, num_workers=cfg.workers)
             self.reward = [(x.to(ctx.device, memory_format=fmt), y.to(ctx.device)) for x, y in shard]
         else:
             self.reward = None
         self.calib = [x.to(ctx.device, memory_format=fmt) for x in self.calib]
+        start = Policy.uniform(self.layers, 8, 8)
+        self.qmodel = quantized(work.model, start, self.calib, weight_clip=cfg.weight_clip, act_clip=cfg.act_clip,
+                                device=ctx.device, memory_format=fmt)
         self.infer = fuse_for_inference(self.qmodel)
         self.reference = self._float_logits() if cfg.reward_metric == "kl" else None
         self._calibrated = False
@@ -139,19 +138,8 @@ class QuantEnv:
         calibrate(self.qmodel, self.calib)
         ft = self.cfg.finetune_options
         opt = torch.optim.SGD(self.qmodel.parameters(), lr=ft.lr, momentum=ft.momentum)
-        self.qmodel.train()
-        if ft.freeze_bn:
-            for m in self.qmodel.modules():
-                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                    m.eval()
         batches = iterate_batches(self.splits.train, ft.train_batch_size, shuffle=True, seed=self.cfg.seed, epoch=episode, drop_last=True)
-        for step, (x, y) in enumerate(batches):
-            if step >= self.cfg.reward_finetune_batches:
-                break
-            opt.zero_grad(set_to_none=True)
-            F.cross_entropy(self.qmodel(x.to(self.ctx.device)), y.to(self.ctx.device)).backward()
-            opt.step()
-        self.qmodel.eval()
+        train_steps(self.qmodel, opt, batches, self.ctx.device, max_steps=self.cfg.reward_finetune_batches, freeze_bn=ft.freeze_bn)
 
     def outcome(self, policy: Policy, acc: Accuracy) -> Outcome:
         """Cost of ``policy`` and the scores that do not need the network."""

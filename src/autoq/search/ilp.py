@@ -18,7 +18,7 @@ import torch
 from autoq.quant import Policy
 from autoq.search import runfolder as rf
 from autoq.search.candidates import LayerCandidates
-from autoq.search.config import SearchConfig
+from autoq.config import SearchConfig
 from autoq.search.environment import Outcome, QuantEnv, extrinsic_reward
 from autoq.search.program import ACCURACY_LEVELS, accuracy_programs, all_candidates, choose, weighted_cost
 from autoq.search.rollout import SearchSpace

@@ -13,7 +13,7 @@ import numpy as np
 from autoq.errors import AutoQError
 from autoq.search import runfolder as rf
 from autoq.search.budget import BudgetSpec, BudgetTracker, describe
-from autoq.search.config import SearchConfig, build
+from autoq.config import SearchConfig, build
 from autoq.search.environment import Outcome, QuantEnv, extrinsic_reward
 from autoq.search.lock import RunLock
 from autoq.search.rollout import SearchSpace, rollout
@@ -257,7 +257,7 @@ def _finish(cfg: SearchConfig, work, run_dir: Path, ctx, rows: list[dict], best:
         if not best:
             log.warning("no episode met the budget: no best policy was written")
     if cfg.finetune and best_policy is not None:
-        from autoq.search.finetuning import finetune
+        from autoq.train.finetune import finetune
 
         result.finetune = finetune(best_policy, cfg, cfg.finetune_options, run_dir=run_dir, work=work, ctx=ctx, progress=progress)
     torch.set_grad_enabled(True)

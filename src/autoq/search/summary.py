@@ -15,7 +15,7 @@ def compare_on_test(work, run, cost_model, entries: dict[str, Any], device="cpu"
     """
     from autoq.data import iterate_batches
     from autoq.engine.loops import evaluate
-    from autoq.quant import apply_policy, calibrate
+    from autoq.quant import apply_policy, quantized
 
     rows = []
     for label, entry in entries.items():
@@ -23,11 +23,12 @@ def compare_on_test(work, run, cost_model, entries: dict[str, Any], device="cpu"
             model, policy = work.model, None
         else:
             policy, state = entry if isinstance(entry, tuple) else (entry, None)
-            model = apply_policy(work.model, policy, weight_clip=run.weight_clip, act_clip=run.act_clip)
+            clips = {"weight_clip": run.weight_clip, "act_clip": run.act_clip}
             if state is not None:
+                model = apply_policy(work.model, policy, **clips)
                 model.load_state_dict(state)
             else:
-                calibrate(model, iterate_batches(work.splits.calib, run.batch_size), device)
+                model = quantized(work.model, policy, iterate_batches(work.splits.calib, run.batch_size), **clips, device=device)
         acc = evaluate(model.to(device), iterate_batches(work.splits.test, run.batch_size), device)
         row: dict[str, Any] = {"model": label, "test_top1": acc.top1, "test_top5": acc.top5, "n": acc.n}
         if isinstance(policy, Policy):
