@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
 
 import numpy as np
 
@@ -66,6 +66,14 @@ class LayerCost:
         if d["fused_bits"] is None:
             del d["fused_bits"]
         return d
+
+
+class LayerCosts(NamedTuple):
+    """What one layer adds to the network's budgeted totals (:meth:`CostModel.layer_costs`)."""
+
+    latency_s: float
+    energy_j: float
+    bram36: int  # weight BRAM36 the area counts: 0 unless the board keeps weights on chip
 
 
 @dataclass(frozen=True)
@@ -291,7 +299,7 @@ class CostModel:
         for n in names:
             if n not in policy.weight_bits or n not in policy.act_bits:
                 raise AutoQError(f"cost: the policy has no bit widths for layer {n!r}")
-        return [policy.weight_bits[n] for n in names], [policy.act_bits[n] for n in names]
+        return policy.weight_list(self.layers), policy.act_list(self.layers)
 
     # public API --------------------------------------------------------------------------------------
     def totals(self, weight_bits: Sequence[np.ndarray], act_bits: Sequence[int]) -> tuple[float, float, float]:
@@ -299,8 +307,8 @@ class CostModel:
         r = self._run(*self._check(weight_bits, act_bits))
         return sum(r["latency"].tolist()), sum(r["energy"].tolist()), self._utilisation(self.counted_bram36(r["bram"].sum()))
 
-    def layer_costs(self, i: int, w_bits: np.ndarray, a_bits: int) -> tuple[float, float, int]:
-        """(latency in s, energy in J, weight BRAM36 in the area) of layer ``i`` alone: the terms :meth:`totals` sums.
+    def layer_costs(self, i: int, w_bits: np.ndarray, a_bits: int) -> LayerCosts:
+        """Latency in s, energy in J and weight BRAM36 in the area of layer ``i`` alone: the terms :meth:`totals` sums.
 
         The BRAM36 is 0 unless the board keeps weights on chip (``weights_on_chip``).
         """
@@ -308,7 +316,7 @@ class CostModel:
             raise AutoQError(f"cost: layer index {i} is out of range (the model has {self._L} layers)")
         sub = self._single(i)
         r = sub._run(*sub._check([w_bits], [a_bits]))
-        return float(r["latency"][0]), float(r["energy"][0]), self.counted_bram36(r["bram"][0])
+        return LayerCosts(float(r["latency"][0]), float(r["energy"][0]), self.counted_bram36(r["bram"][0]))
 
     def counted_bram36(self, bram36_weights: Any) -> int:
         """The weight BRAM36 the area counts: all of them if weights stay on chip, else none."""
@@ -323,7 +331,7 @@ class CostModel:
         return CostModel([self.layers[i]], self.accelerator, self.sort_kernels, self.batch)
 
     def utilisation(self, bram36_weights: int) -> float:
-        """The area scalar for a total of ``bram36_weights`` weight BRAM36 (sum of layer_costs' third items)."""
+        """The area scalar for a total of ``bram36_weights`` weight BRAM36 (sum of layer_costs' ``bram36``)."""
         return self._utilisation(int(bram36_weights))
 
     def fixed_bram36(self) -> int:
