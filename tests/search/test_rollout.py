@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autoq.agents.base import enforce_limits
+from autoq.agents import enforce_limits
 from autoq.hardware import CostModel
 from autoq.search.budget import BudgetTracker, _even, rank_lowest_first
 from autoq.search.rollout import SearchSpace, rollout

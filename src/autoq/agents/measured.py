@@ -27,11 +27,11 @@ import numpy as np
 
 from autoq.errors import AutoQError
 from autoq.quant.discovery import LayerInfo
-
 from autoq.search.budget import BudgetTracker
 from autoq.search.rollout import SearchSpace
 
-from .base import Agent, NetworkSpec
+from .base import Agent
+from .spec import NetworkSpec
 from .synthetic import EpisodeResult, Solution, play_episode
 
 W_LO, W_HI, A_LO, A_HI = 1, 8, 2, 8

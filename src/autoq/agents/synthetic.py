@@ -39,7 +39,8 @@ from autoq.quant.discovery import LayerInfo
 from autoq.search.budget import BudgetTracker
 from autoq.search.rollout import SearchSpace, rollout
 
-from .base import Agent, NetworkSpec
+from .base import Agent
+from .spec import NetworkSpec
 
 
 class Solution(NamedTuple):
