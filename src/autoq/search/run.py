@@ -11,7 +11,16 @@ from typing import Any, Callable
 from autoq.errors import AutoQError
 from autoq.search import runfolder as rf
 from autoq.search.budget import Budget, BudgetSpec
-from autoq.search.callbacks import BestSoFar, CallbackList, Checkpoint, EpisodeLog, EpisodeStep, Hook, ProgressBar, SearchState
+from autoq.search.callbacks import (
+    BestSoFar,
+    CallbackList,
+    Checkpoint,
+    EpisodeLog,
+    EpisodeStep,
+    Hook,
+    ProgressBar,
+    SearchState,
+)
 from autoq.search.config import SearchConfig, build
 from autoq.search.environment import Outcome, QuantEnv, extrinsic_reward
 from autoq.search.lock import RunLock
