@@ -30,13 +30,12 @@ from autoq.engine.setup import build_workload
 from autoq.errors import AutoQError
 from autoq.hardware import CostModel, load_accelerator
 from autoq.quant import Policy, calibrate, set_policy
-from autoq.search.budget import BudgetSpec
+from autoq.search.budget import Budget, BudgetSpec
 from autoq.config import SearchConfig
 from autoq.search.environment import Outcome, QuantEnv
 from autoq.search.ilp import layer_sensitivity, resource_solution
 from autoq.search.program import all_candidates
 from autoq.search.rollout import SearchSpace
-from autoq.search.run import Budget
 
 MODELS = {
     "resnet20": dict(model="resnet20", weights="models/cifar10-jpeg/resnet20.pth"),

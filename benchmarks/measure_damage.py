@@ -263,7 +263,7 @@ def latency_tables(work) -> tuple[np.ndarray, np.ndarray, float, object]:
     worst = 0.0
     for i, layer in enumerate(work.layers):
         for ai, a in enumerate(A_BITS):
-            lat = np.array([cm.layer_costs(i, np.full(layer.c_out, b), int(a))[0] for b in W_BITS])
+            lat = np.array([cm.layer_costs(i, np.full(layer.c_out, b), int(a)).latency_s for b in W_BITS])
             slope, icpt = np.polyfit(W_BITS * layer.c_out, lat, 1)
             A[i, ai], B[i, ai] = icpt, slope
             worst = max(worst, float(np.max(np.abs(icpt + slope * W_BITS * layer.c_out - lat) / lat)))

@@ -10,7 +10,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autoq.agents.ddpg import DDPG, NoiseSchedule, ReplayBuffer, ReplaySamples, truncated_normal
+from autoq.agents.buffers import ReplayBuffer, ReplaySamples
+from autoq.agents.ddpg import DDPG
+from autoq.agents.noise import NoiseSchedule, truncated_normal
 
 
 def _ddpg(obs_dim: int = 3, act_dim: int = 1, seed: int = 0, **kw) -> DDPG:
@@ -136,7 +138,7 @@ def test_critic_context_explains_the_reward_the_actor_cannot_change():
 @pytest.mark.parametrize("penalty", [0.0, 100.0])
 def test_residual_penalty_holds_the_actor_near_its_prior(penalty: float):
     """Rewards that favour action 1 everywhere: without the penalty the actor leaves its prior (0.5), with it barely."""
-    from autoq.agents.ddpg import Prior
+    from autoq.agents.policies import Prior
 
     rng = np.random.default_rng(0)
     agent = _ddpg(obs_dim=2, prior=Prior(0, 0.0, 0.5), residual_penalty=penalty)

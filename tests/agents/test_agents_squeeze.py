@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from autoq.agents import enforce_limits
 from autoq.agents import observations as obs_mod
-from autoq.agents.ddpg import ActorWeights
+from autoq.agents.policies import ActorWeights
 from autoq.agents.kernel_policy import run_kernel_policy
 from autoq.agents.squeeze import squeeze_to_sum
 

@@ -152,7 +152,7 @@ def test_area_is_the_accelerator_alone_when_weights_stream_from_dram():
     assert r8.area == r2.area and r8.area.bram36_weights == 0 and not r8.area.weights_on_chip
     assert r8.area.utilisation == pytest.approx(128 / 140) and r8.area.utilisation <= 1  # BISMO 8x256x8 fits
     assert r8.layers[0].bram36 == 1  # what holding the weights on chip would take is still reported
-    assert [model.layer_costs(i, np.full(l.c_out, 8), 8)[2] for i, l in enumerate(layers)] == [0, 0, 0]
+    assert [model.layer_costs(i, np.full(l.c_out, 8), 8).bram36 for i, l in enumerate(layers)] == [0, 0, 0]
 
 
 def test_utilisation_counts_weight_brams_when_resident():

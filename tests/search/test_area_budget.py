@@ -9,9 +9,8 @@ import pytest
 from autoq.errors import AutoQError
 from autoq.hardware import CostModel, load_accelerator
 from autoq.quant.policy import Policy
-from autoq.search.budget import BudgetSpec
+from autoq.search.budget import Budget, BudgetSpec
 from autoq.search.rollout import SearchSpace
-from autoq.search.run import Budget
 
 
 @pytest.fixture(scope="module")

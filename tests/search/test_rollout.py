@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autoq.agents.base import enforce_limits
+from autoq.agents import enforce_limits
 from autoq.hardware import CostModel
 from autoq.search.budget import BudgetTracker, _even, rank_lowest_first
 from autoq.search.rollout import SearchSpace, rollout
@@ -17,7 +17,7 @@ class ScriptedAgent:
     def __init__(self, w_bits: list[np.ndarray], a_bits: list[int]) -> None:
         self.w_bits, self.a_bits, self.clipped, self.returned = w_bits, a_bits, 0, []
 
-    def begin_episode(self) -> None:
+    def begin_episode(self, explore: bool = True) -> None:
         self.clipped, self.returned = 0, []
 
     def act_layer(self, k: int, budget_left=None, act_max=None, goal_max=None):
@@ -47,7 +47,7 @@ def setup(request, resnet20_layers):
     w_bits = [rng.choice([2, 4, 8], size=l.c_out).astype(np.int64) for l in layers]
     a_bits = [int(rng.integers(3, 7)) for _ in layers]
     space = SearchSpace(layers, (2, 8), (2, 8), pinned={})
-    cost = lambda i, w, a: model.layer_costs(i, w, a)[0]  # noqa: E731
+    cost = lambda i, w, a: model.layer_costs(i, w, a).latency_s  # noqa: E731
     return layers, model, w_bits, a_bits, space, cost
 
 
@@ -55,7 +55,7 @@ def _episode(setup, limit):
     layers, model, w_bits, a_bits, space, cost = setup
     tracker = BudgetTracker(cost, [l.c_out for l in layers], limit, [2] * len(layers), [2] * len(layers))
     agent = ScriptedAgent(w_bits, a_bits)
-    return rollout(agent, space, tracker, cost), agent
+    return rollout(agent, space, tracker), agent
 
 
 def test_a_spread_choice_that_fits_reaches_the_end_of_the_episode_unchanged(setup):

@@ -4,20 +4,15 @@ Names (:func:`list_agents`): ``autoq``, ``hiro``, ``haq``, ``ddpg-kernel``, ``ra
 """
 
 from . import hierarchical, kernelwise, layerwise, simple  # noqa: F401  (register the agents)
-from .base import (
-    AGENTS,
-    Agent,
-    AgentConfig,
-    KernelLimits,
-    LayerAction,
-    NetworkSpec,
-    action_to_bits,
-    bits_to_action,
-    create_agent,
-    enforce_limits,
-    list_agents,
-)
-from .ddpg import DDPG, NoiseSchedule, ReplayBuffer, ReplaySamples
+from .actions import action_to_bits, bits_to_action
+from .base import Agent
+from .buffers import ReplayBuffer, ReplaySamples
+from .config import AgentConfig
+from .ddpg import DDPG
+from .noise import NoiseSchedule
+from .registry import AGENTS, create_agent, list_agents
+from .spec import KernelLimits, LayerAction, NetworkSpec
+from .squeeze import enforce_limits
 
 __all__ = [
     "AGENTS",

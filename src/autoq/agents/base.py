@@ -1,4 +1,4 @@
-"""The agent interface the search drives, the network description agents observe, and the registry.
+"""The agent interface the search drives: :class:`Agent`, the base class of every agent.
 
 An episode, as the search runs it::
 
@@ -17,198 +17,21 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, NamedTuple, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import torch
 
 from autoq.errors import AutoQError
-from autoq.utils.registry import Registry
 
 from . import observations as obs_mod
-from .ddpg import DDPG, NoiseSchedule, Prior
-from .presets import PRESETS
-from .squeeze import squeeze_to_sum
+from .actions import action_to_bits, bits_to_action
+from .config import AgentConfig
+from .ddpg import DDPG
+from .policies import Prior
+from .spec import KernelLimits, LayerAction, NetworkSpec
 
 STATE_VERSION = 3
-
-
-def _opt(default: object, help: str, **kw: Any) -> Any:
-    """A dataclass field with its one-line documentation (the search's command line shows it)."""
-    return dataclasses.field(default=default, metadata={"help": help, **kw})
-
-
-@dataclass
-class AgentConfig:
-    """Every hyperparameter of the agents.
-
-    The defaults are this project's tuned values; ``preset="paper"`` gives the paper's (presets.py),
-    through :func:`~autoq.agents.presets.apply_preset` (the search applies it before building this).
-    """
-
-    preset: str | None = _opt(None, "start every agent setting from a named preset: paper (the AutoQ paper's values); other settings override it", choices=tuple(PRESETS))
-    actor_lr: float = _opt(1e-4, "Adam learning rate of every actor")
-    critic_lr: float = _opt(1e-3, "Adam learning rate of every critic")
-    batch_size: int = _opt(64, "transitions per gradient update")
-    buffer_size: int = _opt(2000, "replay capacity (transitions) of each controller")
-    buffer_episodes: int | None = _opt(50, "learn only from each controller's transitions of the last N episodes")
-    hidden: int = _opt(300, "units in each of the two hidden layers of actors and critics")
-    tau: float = _opt(0.01, "soft target-network update rate")
-    discount: float = _opt(1.0, "discount between layer steps of the layer-level controllers (HLC, HAQ)")
-    noise: float = _opt(0.5, "initial std (delta) of the truncated-normal exploration noise, in action units")
-    warmup_episodes: int = _opt(100, "episodes at constant noise before the decay starts")
-    noise_decay: float = _opt(0.99, "multiplicative noise decay per episode after the warm-up")
-    zeta: float = _opt(0.5, "weight of the extrinsic reward in the low-level shaped reward (0 = plain HIRO)")
-    joint_critic: bool = _opt(True, "the high-level critic values the episode's joint decisions: every layer's activation and goal actions")
-    relabel: bool = _opt(False, "HIRO relabeling: store high-level goals as the mean weight QBN actually achieved")
-    goal_prior: bool = _opt(True, "the low-level actor outputs the goal's action plus a learned deviation (residual)")
-    kernel_noise: float = _opt(0.1, "the low-level controller's exploration noise, as a fraction of the high-level one's")
-    residual_penalty: float = _opt(100.0, "weight of the squared learned deviation from the goal prior in the low-level actor's loss")
-    spread_prior: float = _opt(
-        1.0, "the goal prior gives each kernel this times log2(its std / the layer's geometric-mean std) bits over the needed mean (0: even)"
-    )
-    goal_max: float = _opt(8.0, "upper end of the goal range (mean weight QBN of a layer)")
-    action_max: int = _opt(8, "upper end of the kernel action map (weight QBN of a kernel)")
-    layer_updates_per_episode: int | None = _opt(16, "updates of each layer-level learner per episode; None = one per layer (HAQ)")
-    kernel_updates_per_episode: int | None = _opt(16, "updates of each kernel-level learner (LLC, flat) per episode; None = one per kernel transition stored")
-    kernel_samples_per_episode: int | None = _opt(256, "kernel transitions stored per episode (uniform subsample); None = every kernel")
-    baseline_decay: float = _opt(0.95, "EMA decay of the running mean (baseline) and std of the episode reward")
-    normalize_advantage: bool = _opt(True, "learners see (reward - baseline) / std; False: reward - baseline (HAQ)")
-    advantage_clip: float = _opt(5.0, "standardised extrinsic rewards are clipped to +-this")
-    preact_limit: float = _opt(3.0, "actors are penalised for pre-sigmoid outputs beyond +-this (0: off)")
-
-    def __post_init__(self) -> None:
-        checks = [
-            (self.actor_lr > 0 and self.critic_lr > 0, "actor_lr and critic_lr must be positive"),
-            (self.batch_size >= 1, "batch_size must be at least 1"),
-            (self.buffer_size >= self.batch_size, "buffer_size must be at least batch_size"),
-            (self.hidden >= 1, "hidden must be at least 1"),
-            (self.buffer_episodes is None or self.buffer_episodes >= 1, "buffer_episodes must be at least 1"),
-            (0 < self.tau <= 1, "tau must be in (0, 1]"),
-            (0 <= self.discount <= 1, "discount must be in [0, 1]"),
-            (self.noise >= 0, "noise must be non-negative"),
-            (self.warmup_episodes >= 0, "warmup_episodes must be non-negative"),
-            (0 < self.noise_decay <= 1, "noise_decay must be in (0, 1]"),
-            (0 <= self.zeta <= 1, "zeta must be in [0, 1]"),
-            (self.spread_prior >= 0 and self.residual_penalty >= 0, "spread_prior and residual_penalty must be non-negative"),
-            (self.kernel_noise >= 0, "kernel_noise must be non-negative"),
-            (self.goal_max > 0 and self.action_max >= 1, "goal_max and action_max must be positive"),
-            (self.layer_updates_per_episode is None or self.layer_updates_per_episode >= 0, "layer_updates_per_episode must be non-negative"),
-            (self.preset is None or self.preset in PRESETS, f"unknown preset {self.preset!r}; known: {', '.join(sorted(PRESETS))}"),
-            (self.kernel_updates_per_episode is None or self.kernel_updates_per_episode >= 0, "kernel_updates_per_episode must be non-negative"),
-            (self.kernel_samples_per_episode is None or self.kernel_samples_per_episode >= 1, "kernel_samples_per_episode must be at least 1"),
-            (0 <= self.baseline_decay < 1, "baseline_decay must be in [0, 1)"),
-            (self.preact_limit >= 0, "preact_limit must be non-negative"),
-            (self.advantage_clip > 0, "advantage_clip must be positive"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise AutoQError(f"agent config: {message}")
-
-    def noise_schedule(self) -> NoiseSchedule:
-        return NoiseSchedule(self.noise, self.warmup_episodes, self.noise_decay)
-
-
-@dataclass(frozen=True)
-class KernelLimits:
-    """Limits the search imposes on one layer's kernel QBNs (e.g. to stay within a budget).
-
-    ``w_max``: largest QBN of any kernel (None: the spec's maximum). ``bits_sum_max``: largest sum of
-    the layer's kernel QBNs (None: no limit); agents enforce it kernel by kernel, so that kernel j gets
-    at most ``bits_sum_max - (sum so far) - (kernels left after j) * w_min``.
-    """
-
-    w_max: int | None = None
-    bits_sum_max: int | None = None
-
-
-class LayerAction(NamedTuple):
-    """What an agent decides for a layer before its kernels: activation QBN and goal (mean weight QBN).
-
-    ``goal`` is None for agents that do not plan a layer's weight bits ahead (flat kernel-wise, random).
-    """
-
-    act_bits: int
-    goal: float | None
-
-
-@dataclass(frozen=True, eq=False)
-class NetworkSpec:
-    """The quantizable layers as agents see them: shapes, QBN ranges and normalised static features."""
-
-    names: tuple[str, ...]
-    c_out: tuple[int, ...]
-    layer_features: np.ndarray  # [L, len(LAYER_STATIC)], min-max normalised
-    kernel_features: tuple[np.ndarray, ...]  # per layer [c_out, len(KERNEL_STATIC)]
-    w_range: tuple[int, int] = (1, 8)
-    a_range: tuple[int, int] = (2, 8)
-
-    @classmethod
-    def from_layers(
-        cls,
-        layers: Sequence,
-        kernel_stats: Sequence[np.ndarray],
-        w_range: tuple[int, int] = (1, 8),
-        a_range: tuple[int, int] = (2, 8),
-    ) -> "NetworkSpec":
-        """Build from :class:`~autoq.quant.discovery.LayerInfo` objects and per-kernel weight statistics.
-
-        ``kernel_stats[i]`` is a [c_out, 3] array of each kernel's std, mean |w| and max |w|.
-        """
-        if len(layers) == 0:
-            raise AutoQError("the model has no quantizable layers (Conv2d or Linear)")
-        if len(kernel_stats) != len(layers):
-            raise ValueError(f"{len(kernel_stats)} kernel-statistics arrays for {len(layers)} layers")
-        for layer, stats in zip(layers, kernel_stats):
-            if np.shape(stats) != (layer.c_out, 3):
-                raise ValueError(f"layer {layer.name}: kernel stats of shape {np.shape(stats)}, expected ({layer.c_out}, 3)")
-        for label, (lo, hi), least in (("weight", w_range, 0), ("activation", a_range, 1)):
-            if not (least <= lo <= hi):  # a 0-bit weight kernel is pruned; activations need a bit
-                raise AutoQError(f"{label} QBN range {lo}..{hi} is empty or below {least} bit")
-        return cls(
-            names=tuple(layer.name for layer in layers),
-            c_out=tuple(int(layer.c_out) for layer in layers),
-            layer_features=obs_mod.static_layer_features(list(layers)),
-            kernel_features=tuple(obs_mod.static_kernel_features(list(kernel_stats))),
-            w_range=(int(w_range[0]), int(w_range[1])),
-            a_range=(int(a_range[0]), int(a_range[1])),
-        )
-
-    @property
-    def n_layers(self) -> int:
-        return len(self.c_out)
-
-    @property
-    def n_kernels(self) -> int:
-        return int(sum(self.c_out))
-
-
-# continuous action <-> bits --------------------------------------------------------------------------
-def action_to_bits(a: float, lo: int, hi: int) -> int:
-    """The paper's map ``round(lo - 0.5 + a * (hi - lo + 1))`` clamped to [lo, hi], with equal-width bins.
-
-    ``floor(lo + a * n)`` equals that rounding except exactly on bin edges, where it always rounds up
-    (Python's round-half-to-even would make alternate bins wider).
-    """
-    return min(max(int(math.floor(lo + a * (hi - lo + 1))), lo), hi)
-
-
-def bits_to_action(bits: float | np.ndarray, lo: int, hi: int) -> float | np.ndarray:
-    """Centre of the action bin that maps to ``bits`` (a fractional mean maps proportionally); elementwise on arrays."""
-    if isinstance(bits, np.ndarray):
-        return np.clip((bits - lo + 0.5) / (hi - lo + 1), 0.0, 1.0)
-    return min(max((bits - lo + 0.5) / (hi - lo + 1), 0.0), 1.0)
-
-
-def enforce_limits(desired: np.ndarray, w_min: int, w_max: int, bits_sum_max: int | None, priority: np.ndarray | None = None) -> np.ndarray:
-    """Clip desired kernel QBNs to ``w_max``, then lower them to the layer's bit-sum limit.
-
-    The kernels of lowest ``priority`` lose their bits first (see :func:`~autoq.agents.squeeze.squeeze_to_sum`;
-    None: the last kernels by index).
-    """
-    bits = np.minimum(np.asarray(desired, np.int64), w_max)
-    return squeeze_to_sum(bits, w_min, bits_sum_max, priority)
 
 
 class Agent:
@@ -519,17 +342,3 @@ class Agent:
 
     def _load(self, state: dict) -> None:
         pass
-
-
-AgentFactory = Callable[[NetworkSpec, AgentConfig, int], Agent]
-AGENTS: Registry[AgentFactory] = Registry("agent")
-
-
-def create_agent(name: str, spec: NetworkSpec, config: AgentConfig | None = None, seed: int = 0) -> Agent:
-    """Instantiate a registered agent (names: :func:`list_agents`)."""
-    return AGENTS.get(name)(spec, config or AgentConfig(), seed)
-
-
-def list_agents(pattern: str | None = None) -> list[str]:
-    """Registered agent names, optionally filtered by a glob pattern."""
-    return AGENTS.names(pattern)

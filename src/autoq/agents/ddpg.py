@@ -1,8 +1,9 @@
 """Deep deterministic policy gradient (DDPG), written once and used by every learning agent.
 
-One concern per class, as in stable-baselines3: :class:`ReplayBuffer` (storage and sampling),
-:class:`NoiseSchedule` (exploration scale per episode), :func:`truncated_normal` (exploration noise),
-:class:`DDPG` (actor, critic, their target networks, optimisers and the update rule). The layer-wise
+One concern per module, as in stable-baselines3: :class:`~autoq.agents.buffers.ReplayBuffer`
+(storage and sampling), :mod:`autoq.agents.noise` (exploration scale per episode and the
+truncated-normal noise), :mod:`autoq.agents.policies` (the actor), and here :class:`DDPG` (actor,
+critic, their target networks, optimisers and the update rule). The layer-wise
 baseline, the flat kernel-wise baseline and both controllers of the hierarchical agent are instances
 of :class:`DDPG`; they differ only in what they observe and in how their transitions are filled.
 
@@ -13,29 +14,14 @@ sampling, a torch generator for weight initialisation), so the same seed gives t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from statistics import NormalDist
-from typing import Any, Callable, NamedTuple
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-_STD_NORMAL = NormalDist()
-_SQRT2 = math.sqrt(2.0)
-
-
-class ReplaySamples(NamedTuple):
-    """A minibatch of transitions, as float32 tensors with the batch dimension first."""
-
-    obs: torch.Tensor
-    actions: torch.Tensor
-    rewards: torch.Tensor  # [B, 1] the part of the reward fixed when stored (e.g. the goal term)
-    ext_rewards: torch.Tensor  # [B, 1] the raw extrinsic episode reward, standardised when sampled
-    next_obs: torch.Tensor
-    dones: torch.Tensor  # [B, 1]; 1 where the critic target does not bootstrap
-    context: torch.Tensor  # [B, context_dim] what only the critic sees (empty without context)
-
+from .buffers import ReplayBuffer
+from .policies import Actor, ActorWeights, Prior, mlp
 
 CriticInput = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -43,245 +29,6 @@ CriticInput = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 def concat_input(obs: torch.Tensor, context: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
     """The default critic input: observation, context and action side by side."""
     return torch.cat([obs, context, actions], 1)
-
-
-class ReplayBuffer:
-    """Fixed-capacity ring buffer of transitions; the oldest are overwritten first.
-
-    With ``max_adds``, sampling is further restricted to the transitions of the last ``max_adds``
-    calls of :meth:`add` (agents add one episode at a time): on a small network a buffer of 2000
-    transitions would hold hundreds of episodes, most of them from a long-gone policy.
-    """
-
-    def __init__(self, capacity: int, obs_dim: int, act_dim: int, max_adds: int | None = None, context_dim: int = 0) -> None:
-        if capacity < 1:
-            raise ValueError(f"replay capacity must be positive, got {capacity}")
-        self.capacity = capacity
-        self.max_adds = max_adds
-        self.recent: list[int] = []  # sizes of the last max_adds additions
-        self.obs = np.zeros((capacity, obs_dim), np.float32)
-        self.actions = np.zeros((capacity, act_dim), np.float32)
-        self.rewards = np.zeros((capacity, 1), np.float32)
-        self.ext_rewards = np.zeros((capacity, 1), np.float32)
-        self.next_obs = np.zeros((capacity, obs_dim), np.float32)
-        self.dones = np.zeros((capacity, 1), np.float32)
-        self.context = np.zeros((capacity, context_dim), np.float32)
-        self.pos = 0
-        self.size = 0
-
-    def add(
-        self,
-        obs: np.ndarray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        ext_rewards: np.ndarray,
-        next_obs: np.ndarray,
-        dones: np.ndarray,
-        context: np.ndarray | None = None,
-    ) -> None:
-        """Append a batch of transitions (first dimension = transitions)."""
-        n = len(obs)
-        if n == 0:
-            return
-        if context is None:
-            context = np.zeros((n, self.context.shape[1]), np.float32)
-        arrays = [np.asarray(x) for x in (obs, actions, rewards, ext_rewards, next_obs, dones, context)]
-        if n > self.capacity:  # only the newest `capacity` survive anyway
-            arrays = [x[-self.capacity :] for x in arrays]
-            n = self.capacity
-        obs, actions, rewards, ext_rewards, next_obs, dones, context = arrays
-        idx = (self.pos + np.arange(n)) % self.capacity
-        self.obs[idx] = obs
-        self.actions[idx] = np.asarray(actions, np.float32).reshape(n, -1)
-        self.rewards[idx, 0] = np.asarray(rewards, np.float32).reshape(n)
-        self.ext_rewards[idx, 0] = np.asarray(ext_rewards, np.float32).reshape(n)
-        self.next_obs[idx] = next_obs
-        self.dones[idx, 0] = np.asarray(dones, np.float32).reshape(n)
-        self.context[idx] = context
-        self.pos = int((self.pos + n) % self.capacity)
-        self.size = int(min(self.size + n, self.capacity))
-        if self.max_adds is not None:
-            self.recent = (self.recent + [n])[-self.max_adds :]
-
-    def __len__(self) -> int:
-        """Transitions that can be sampled."""
-        return self.size if self.max_adds is None else min(self.size, sum(self.recent))
-
-    def draw(self, n_batches: int, batch_size: int, rng: np.random.Generator) -> np.ndarray:
-        """Positions ``[n_batches, batch_size]`` of uniform minibatches (with replacement, as HAQ does)
-        drawn with ``rng`` from the sampleable transitions, one batch after the other."""
-        n = len(self)
-        rows = [rng.integers(0, n, size=batch_size) for _ in range(n_batches)]  # batch by batch: the stream update() always drew
-        idx = np.stack(rows) if rows else np.zeros((0, batch_size), np.int64)
-        if n < self.capacity or self.max_adds is not None:
-            idx = (self.pos - 1 - idx) % self.capacity  # the newest n positions
-        return idx
-
-    def sample(self, batch_size: int, rng: np.random.Generator) -> ReplaySamples:
-        """One uniform minibatch (see :meth:`draw`)."""
-        return self.gather(self.draw(1, batch_size, rng)[0])
-
-    def gather(self, idx: np.ndarray) -> ReplaySamples:
-        """The transitions at buffer positions ``idx``."""
-        return ReplaySamples(
-            torch.from_numpy(self.obs[idx]),
-            torch.from_numpy(self.actions[idx]),
-            torch.from_numpy(self.rewards[idx]),
-            torch.from_numpy(self.ext_rewards[idx]),
-            torch.from_numpy(self.next_obs[idx]),
-            torch.from_numpy(self.dones[idx]),
-            torch.from_numpy(self.context[idx]),
-        )
-
-    def state_dict(self) -> dict:
-        n = self.size
-        return {
-            "capacity": self.capacity,
-            "pos": self.pos,
-            "size": n,
-            "recent": list(self.recent),
-            # only the filled rows: a fresh buffer is mostly zeros
-            "obs": torch.from_numpy(self.obs[:n].copy()),
-            "actions": torch.from_numpy(self.actions[:n].copy()),
-            "rewards": torch.from_numpy(self.rewards[:n].copy()),
-            "ext_rewards": torch.from_numpy(self.ext_rewards[:n].copy()),
-            "next_obs": torch.from_numpy(self.next_obs[:n].copy()),
-            "dones": torch.from_numpy(self.dones[:n].copy()),
-            "context": torch.from_numpy(self.context[:n].copy()),
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        if int(state["capacity"]) != self.capacity:
-            raise ValueError(f"replay capacity {state['capacity']} in the state, {self.capacity} configured")
-        n = int(state["size"])
-        for key in ("obs", "actions", "rewards", "ext_rewards", "next_obs", "dones", "context"):
-            arr = getattr(self, key)
-            arr[:] = 0
-            arr[:n] = state[key].numpy()
-        self.pos, self.size = int(state["pos"]), n
-        self.recent = [int(k) for k in state["recent"]]
-
-
-@dataclass(frozen=True)
-class NoiseSchedule:
-    """Exploration scale per episode: ``initial`` for the first ``constant_episodes`` episodes, then
-    multiplied by ``decay`` every episode (AutoQ: 100 episodes at 0.5, then decay 0.99)."""
-
-    initial: float
-    constant_episodes: int
-    decay: float
-
-    def __call__(self, episode: int) -> float:
-        if episode < self.constant_episodes:
-            return self.initial
-        return self.initial * self.decay ** (episode - self.constant_episodes + 1)
-
-
-def truncated_normal(mu: float, sigma: float, u: float) -> float:
-    """Sample of N(mu, sigma) truncated to [0, 1], by inverting the CDF at the uniform draw ``u``.
-
-    Inversion (rather than rejection) consumes exactly one uniform per action, so the random stream,
-    and with it every later action, does not depend on how many draws a rejection loop needed.
-    """
-    if sigma <= 1e-6:
-        return min(max(mu, 0.0), 1.0)
-    lo = 0.5 * (1.0 + math.erf((0.0 - mu) / (sigma * _SQRT2)))
-    hi = 0.5 * (1.0 + math.erf((1.0 - mu) / (sigma * _SQRT2)))
-    p = lo + u * (hi - lo)
-    p = min(max(p, 1e-12), 1.0 - 1e-12)
-    return min(max(mu + sigma * _STD_NORMAL.inv_cdf(p), 0.0), 1.0)
-
-
-def _init_linear(layer: nn.Linear, gen: torch.Generator) -> None:
-    """PyTorch's default Linear initialisation range, drawn from ``gen`` instead of the global RNG."""
-    bound = 1.0 / math.sqrt(layer.in_features)
-    with torch.no_grad():
-        nn.init.uniform_(layer.weight, -bound, bound, generator=gen)
-        nn.init.uniform_(layer.bias, -bound, bound, generator=gen)
-
-
-def _mlp(n_in: int, hidden: int, n_out: int, gen: torch.Generator, squash: bool) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, n_out)]
-    if squash:
-        layers.append(nn.Sigmoid())
-    net = nn.Sequential(*layers)
-    for m in net:
-        if isinstance(m, nn.Linear):
-            _init_linear(m, gen)
-    return net
-
-
-def _logit(p: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-    if isinstance(p, torch.Tensor):
-        p = p.clamp(1e-3, 1.0 - 1e-3)
-        return torch.log(p / (1.0 - p))
-    p = np.clip(p, 1e-3, 1.0 - 1e-3)
-    return np.log(p / (1.0 - p))
-
-
-class Prior(NamedTuple):
-    """A prior action read from observation columns: ``alpha * obs[col] + beta + spread_alpha * (obs[spread_col] - 0.5)``."""
-
-    col: int
-    alpha: float
-    beta: float
-    spread_col: int = -1
-    spread_alpha: float = 0.0
-
-    def action(self, obs: Any) -> Any:
-        """The prior action ``[..., 1]`` of observations ``[..., obs_dim]`` (NumPy or torch)."""
-        p = self.alpha * obs[..., self.col : self.col + 1] + self.beta
-        if self.spread_alpha:
-            p = p + self.spread_alpha * (obs[..., self.spread_col : self.spread_col + 1] - 0.5)
-        return p
-
-
-class Actor(nn.Module):
-    """Two hidden ReLU layers and a sigmoid output, optionally residual around a prior action.
-
-    With a prior, the output is ``sigmoid(mlp(obs) + logit(prior(obs)))``: it starts at the prior
-    (the untrained MLP outputs about 0) and learns deviations from it. The low-level controller
-    uses the goal as its prior, so it follows the high-level controller's goal from the first
-    episode and learns how to spread the layer's bits over its kernels.
-    """
-
-    def __init__(self, obs_dim: int, hidden: int, act_dim: int, gen: torch.Generator, prior: Prior | None = None) -> None:
-        super().__init__()
-        self.body = _mlp(obs_dim, hidden, act_dim, gen, squash=False)
-        self.prior = prior
-
-    def preact_and_residual(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The pre-sigmoid output and the network's own part of it (the deviation from the prior)."""
-        residual = self.body(obs)
-        return (residual if self.prior is None else residual + _logit(self.prior.action(obs))), residual
-
-    def preact(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.preact_and_residual(obs)[0]
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.preact(obs))
-
-
-class ActorWeights(NamedTuple):
-    """The actor's parameters as float32 NumPy arrays, for cheap single-sample acting.
-
-    ``w1`` is [obs_dim, hidden] (input-major, so ``x @ w1``); ``w2`` is [hidden, hidden] in torch's
-    [out, in] layout (so ``w2 @ h``); ``w3`` is [act_dim, hidden]. ``prior`` as in :class:`Actor`.
-    """
-
-    w1: np.ndarray
-    b1: np.ndarray
-    w2: np.ndarray
-    b2: np.ndarray
-    w3: np.ndarray
-    b3: np.ndarray
-    prior: Prior | None
-
-    def prior_logit(self, obs: np.ndarray) -> np.ndarray | float:
-        """The prior's contribution to the pre-sigmoid output, [..., 1] (0 without a prior)."""
-        if self.prior is None:
-            return 0.0
-        return _logit(self.prior.action(obs)).astype(np.float32)
 
 
 class DDPG:
@@ -333,9 +80,9 @@ class DDPG:
         self.actor = Actor(obs_dim, hidden, act_dim, torch_gen, prior)
         self.critic_input = critic_input
         critic_dim = critic_input(torch.zeros(1, obs_dim), torch.zeros(1, context_dim), torch.zeros(1, act_dim)).shape[1]
-        self.critic = _mlp(critic_dim, hidden, 1, torch_gen, squash=False)
+        self.critic = mlp(critic_dim, hidden, 1, torch_gen, squash=False)
         self.actor_target = Actor(obs_dim, hidden, act_dim, torch_gen, prior)
-        self.critic_target = _mlp(critic_dim, hidden, 1, torch_gen, squash=False)
+        self.critic_target = mlp(critic_dim, hidden, 1, torch_gen, squash=False)
         self.actor_target.load_state_dict(self.actor.state_dict())
         self.critic_target.load_state_dict(self.critic.state_dict())
         for p in (*self.actor_target.parameters(), *self.critic_target.parameters()):

@@ -37,9 +37,15 @@ import torch
 from autoq.utils.threads import side_by_side
 
 from . import observations as obs_mod
-from .base import AGENTS, Agent, AgentConfig, NetworkSpec, action_to_bits, bits_to_action
-from .ddpg import CriticInput, Prior, truncated_normal
+from .actions import action_to_bits, bits_to_action
+from .base import Agent
+from .config import AgentConfig
+from .ddpg import CriticInput
 from .kernel_policy import run_kernel_policy
+from .noise import truncated_normal
+from .policies import Prior
+from .registry import AGENTS
+from .spec import NetworkSpec
 
 
 class HierarchicalAgent(Agent):

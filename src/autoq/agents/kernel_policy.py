@@ -14,8 +14,9 @@ import math
 import numpy as np
 
 from . import observations as obs_mod
-from .ddpg import ActorWeights, truncated_normal
-from .squeeze import squeeze_to_sum
+from .noise import truncated_normal
+from .policies import ActorWeights
+from .squeeze import BitCap
 
 
 def run_kernel_policy(
@@ -45,13 +46,7 @@ def run_kernel_policy(
     pre = x @ w.w1 + w.b1  # dynamic columns are zero here; their part is added per kernel
     wp, wm, wn = w.w1[obs_mod.COL_PREV], w.w1[obs_mod.COL_MEAN], w.w1[obs_mod.COL_NEED]
     w2, b2, w3, b3 = w.w2, w.b2, w.w3[0], float(w.b3[0])
-    if w.prior is None:
-        p_col, p_alpha, p_beta, s_col, s_alpha = -1, 0.0, 0.0, -1, 0.0
-    else:
-        p_col, p_alpha, p_beta, s_col, s_alpha = w.prior
-        if p_col not in (obs_mod.COL_NEED, obs_mod.COL_GOAL):
-            raise ValueError("the actor's prior must read the goal or the needed-mean column")
-    fixed_prior = float(np.asarray(w.prior_logit(x[:1])).reshape(-1)[0]) if p_col == obs_mod.COL_GOAL else 0.0
+    p_col, p_alpha, p_beta, s_col, s_alpha, fixed_prior = _prior_terms(w, x)
     levels = map_hi - lo + 1
     scale = 1.0 / max(norm_hi - lo, 1)
     actions = np.empty(n, np.float32)
@@ -94,7 +89,7 @@ def run_kernel_policy(
         used += b
         prev = (b - lo) * scale
         mean = (used / (j + 1) - lo) * scale
-    squeezed = squeeze_to_sum(bits, lo, bits_sum_max, priority=actions)
+    squeezed = BitCap(lo, w_max, bits_sum_max).apply(bits, priority=actions)
     lowered = squeezed != bits
     actions[lowered] = (squeezed[lowered] - lo + 0.5) / levels
     bits = squeezed
@@ -102,3 +97,18 @@ def run_kernel_policy(
     x[:, obs_mod.COL_MEAN] = cols[:, 1]
     x[:, obs_mod.COL_NEED] = cols[:, 2]
     return actions, bits
+
+
+def _prior_terms(w: ActorWeights, x: np.ndarray) -> tuple[int, float, float, int, float, float]:
+    """The actor's goal prior as plain numbers: ``(column, alpha, beta, spread column, spread alpha, fixed logit)``.
+
+    A prior on the needed-mean column changes per kernel (the loop adds it); one on the goal column is
+    the same for the whole layer (``fixed logit``); no prior gives column -1 and zeros.
+    """
+    if w.prior is None:
+        return -1, 0.0, 0.0, -1, 0.0, 0.0
+    p_col, p_alpha, p_beta, s_col, s_alpha = w.prior
+    if p_col not in (obs_mod.COL_NEED, obs_mod.COL_GOAL):
+        raise ValueError("the actor's prior must read the goal or the needed-mean column")
+    fixed_prior = float(np.asarray(w.prior_logit(x[:1])).reshape(-1)[0]) if p_col == obs_mod.COL_GOAL else 0.0
+    return p_col, p_alpha, p_beta, s_col, s_alpha, fixed_prior

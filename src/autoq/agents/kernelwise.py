@@ -14,9 +14,12 @@ from __future__ import annotations
 import numpy as np
 
 from . import observations as obs_mod
-from .base import AGENTS, Agent, AgentConfig, NetworkSpec
-from .ddpg import truncated_normal
+from .base import Agent
+from .config import AgentConfig
 from .kernel_policy import run_kernel_policy
+from .noise import truncated_normal
+from .registry import AGENTS
+from .spec import NetworkSpec
 
 
 class FlatKernelAgent(Agent):

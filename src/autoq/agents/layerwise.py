@@ -11,8 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from . import observations as obs_mod
-from .base import AGENTS, Agent, AgentConfig, NetworkSpec, action_to_bits, bits_to_action, enforce_limits
-from .ddpg import truncated_normal
+from .actions import action_to_bits, bits_to_action
+from .base import Agent
+from .config import AgentConfig
+from .noise import truncated_normal
+from .registry import AGENTS
+from .spec import NetworkSpec
+from .squeeze import enforce_limits
 
 
 class LayerwiseAgent(Agent):

@@ -12,8 +12,8 @@ with the table), so the episode's KL is ``D = sum of the chosen entries`` and th
 search's KL reward in resource mode, ``log(exp(-D)) = -D``. The cost is the temporal accelerator's
 latency, per layer ``A[L, a] + B[L, a] * (sum of the layer's kernel bits)`` (an affine fit of the
 real cost model at uniform bits, also recorded), under a budget of a fraction of the 8-bit latency.
-:meth:`MeasuredTask.run_episode` limits each layer the way the search does (the rest of the network
-must still fit at the minimum widths); :meth:`MeasuredTask.optimum` solves the task exactly (a
+:meth:`MeasuredTask.run_episode` runs the search's own episode driver and budget on this latency
+(the rest of the network must still fit at the minimum widths); :meth:`MeasuredTask.optimum` solves the task exactly (a
 dynamic program per layer, then an integer program over the layers).
 """
 
@@ -27,9 +27,12 @@ import numpy as np
 
 from autoq.errors import AutoQError
 from autoq.quant.discovery import LayerInfo
+from autoq.search.budget import BudgetTracker
+from autoq.search.rollout import SearchSpace
 
-from .base import Agent, KernelLimits, NetworkSpec
-from .synthetic import EpisodeResult, Solution
+from .base import Agent
+from .spec import NetworkSpec
+from .synthetic import EpisodeResult, Solution, play_episode
 
 W_LO, W_HI, A_LO, A_HI = 1, 8, 2, 8
 
@@ -87,31 +90,20 @@ class MeasuredTask:
     def limit(self) -> float:
         return self.budget * self.latency_ref()
 
-    def _min_latency(self, i: int) -> float:
-        return float(self.lat_a[i, 0] + self.lat_b[i, 0] * self.layers[i].c_out * W_LO)
-
     # driving an agent ------------------------------------------------------------------------------
+    def layer_latency(self, i: int, w_bits: np.ndarray, a_bits: int) -> float:
+        """Layer ``i``'s latency, ``A[i, a] + B[i, a] * (sum of its kernel bits)``: the budget's layer cost."""
+        return float(self.lat_a[i, a_bits - A_LO] + self.lat_b[i, a_bits - A_LO] * float(np.sum(w_bits)))
+
+    def budget_tracker(self) -> BudgetTracker:
+        """The latency budget as the search keeps it: every layer leaves the rest room at the minimum widths."""
+        n = len(self.layers)
+        return BudgetTracker(self.layer_latency, [l.c_out for l in self.layers], self.limit(), [W_LO] * n, [A_LO] * n)
+
     def run_episode(self, agent: Agent, explore: bool = True) -> EpisodeResult:
-        """One episode with the search's resource-mode limits: every layer leaves the rest room at the minimum widths."""
-        n, limit = len(self.layers), self.limit()
-        min_rest = np.concatenate([np.cumsum([self._min_latency(i) for i in range(n)][::-1])[::-1][1:], [0.0]])
-        agent.begin_episode(explore)
-        used = 0.0
-        w_bits, a_bits = [], np.zeros(n, np.int64)
-        for i, layer in enumerate(self.layers):
-            room = limit - used - min_rest[i]
-            fits = [a for a in range(A_LO, A_HI + 1) if self.lat_a[i, a - A_LO] + self.lat_b[i, a - A_LO] * layer.c_out * W_LO <= room + 1e-15]
-            act_max = max(fits) if fits else A_LO
-            sum_of = lambda a: int(np.floor((room - self.lat_a[i, a - A_LO]) / self.lat_b[i, a - A_LO] + 1e-9))  # noqa: E731
-            goal_max = min(W_HI, sum_of(act_max) / layer.c_out)
-            a, _goal = agent.act_layer(i, budget_left=max(0.0, (limit - used) / limit), act_max=act_max, goal_max=max(goal_max, W_LO))
-            bits = agent.act_kernels(i, KernelLimits(W_HI, max(sum_of(a), layer.c_out * W_LO)))
-            w_bits.append(bits)
-            a_bits[i] = a
-            used += self.lat_a[i, a - A_LO] + self.lat_b[i, a - A_LO] * float(bits.sum())
-        reward = self.reward(w_bits, a_bits)
-        info = agent.end_episode(reward, w_bits, a_bits)
-        return EpisodeResult(reward, w_bits, a_bits, info)
+        """One episode through the search's driver (:func:`~autoq.search.rollout.rollout`) and its latency budget."""
+        space = SearchSpace(self.layers, (W_LO, W_HI), (A_LO, A_HI), pinned={})
+        return play_episode(agent, space, self.budget_tracker(), self.reward, explore)
 
     # the exact optimum -----------------------------------------------------------------------------
     def layer_frontier(self, i: int, granularity: str = "kernel") -> np.ndarray:

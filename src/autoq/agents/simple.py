@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import AGENTS, Agent, AgentConfig, NetworkSpec, enforce_limits
+from .base import Agent
+from .config import AgentConfig
+from .registry import AGENTS
+from .spec import NetworkSpec
+from .squeeze import BitCap, enforce_limits
 
 
 class RandomAgent(Agent):
@@ -23,10 +27,11 @@ class RandomAgent(Agent):
         if bits_sum_max is None:
             return self.rng.integers(lo, w_max + 1, size=n)
         u = self.rng.random(n)  # one draw per kernel whatever the caps, so the stream stays aligned
+        limits = BitCap(lo, w_max, bits_sum_max)
         bits = np.empty(n, np.int64)
         used = 0
         for j in range(n):
-            cap = min(w_max, bits_sum_max - used - (n - j - 1) * lo)
+            cap = limits.kernel_max(j, n, used)
             bits[j] = lo + int(u[j] * (cap - lo + 1))
             used += int(bits[j])
         return bits

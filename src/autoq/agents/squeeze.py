@@ -11,6 +11,8 @@ the next is touched.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 
@@ -41,3 +43,35 @@ def squeeze_to_sum(bits: np.ndarray, lo: int, sum_max: int | None, priority: np.
         if excess == 0:
             break
     return out
+
+
+@dataclass(frozen=True)
+class BitCap:
+    """A layer's kernel-bit limits: every kernel in ``[lo, w_max]``, their sum at most ``sum_max`` (None: no limit).
+
+    The one place agents turn a :class:`~autoq.agents.spec.KernelLimits` into bits: :meth:`apply`
+    caps a whole layer's choice at once, :meth:`kernel_max` caps kernel by kernel in index order.
+    """
+
+    lo: int
+    w_max: int
+    sum_max: int | None = None
+
+    def kernel_max(self, j: int, n: int, used: int) -> int:
+        """Most bits kernel ``j`` of ``n`` may take when the kernels before it took ``used``, leaving ``lo`` to each after it."""
+        if self.sum_max is None:
+            return self.w_max
+        return min(self.w_max, self.sum_max - used - (n - j - 1) * self.lo)
+
+    def apply(self, bits: np.ndarray, priority: np.ndarray | None = None) -> np.ndarray:
+        """``bits`` clipped to ``w_max``, then lowered to ``sum_max`` from the lowest ``priority`` up (:func:`squeeze_to_sum`)."""
+        return squeeze_to_sum(np.minimum(np.asarray(bits, np.int64), self.w_max), self.lo, self.sum_max, priority)
+
+
+def enforce_limits(desired: np.ndarray, w_min: int, w_max: int, bits_sum_max: int | None, priority: np.ndarray | None = None) -> np.ndarray:
+    """Clip desired kernel QBNs to ``w_max``, then lower them to the layer's bit-sum limit.
+
+    The kernels of lowest ``priority`` lose their bits first (see :func:`~autoq.agents.squeeze.squeeze_to_sum`;
+    None: the last kernels by index).
+    """
+    return BitCap(w_min, w_max, bits_sum_max).apply(desired, priority)

@@ -20,22 +20,27 @@ separable: layer by layer, for each activation QBN, every kernel independently.
 :meth:`SyntheticTask.optimum` sweeps ``lam`` and refines it by that fixed point; tests check it
 against brute force on tiny tasks.
 
-With ``size_budget`` (a fraction of the 8-bit weight size), :meth:`SyntheticTask.run_episode`
-drives the agent the way the search does in resource-constrained mode: it gives each layer the
-largest bit sum that still lets the remaining layers meet the budget at the minimum QBN.
+:meth:`SyntheticTask.run_episode` drives the agent with the search's own episode driver
+(:func:`~autoq.search.rollout.rollout`); with ``size_budget`` (a fraction of the 8-bit weight size)
+the budget is the search's too, a :class:`~autoq.search.budget.BudgetTracker` on the layers' weight
+size: each layer gets the largest bit sum that still lets the remaining layers meet the budget at
+the minimum QBN.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 
 from autoq.quant.discovery import LayerInfo
+from autoq.search.budget import BudgetTracker
+from autoq.search.rollout import SearchSpace, rollout
 
-from .base import Agent, KernelLimits, NetworkSpec
+from .base import Agent
+from .spec import NetworkSpec
 
 
 class Solution(NamedTuple):
@@ -53,6 +58,19 @@ class EpisodeResult(NamedTuple):
     w_bits: list[np.ndarray]
     a_bits: np.ndarray
     info: dict
+
+
+def play_episode(
+    agent: Agent, space: SearchSpace, tracker: BudgetTracker | None, reward: Callable[[list[np.ndarray], np.ndarray], float],
+    explore: bool = True,
+) -> EpisodeResult:
+    """One episode of a task: :func:`rollout` decides the bits, ``reward(w_bits, a_bits)`` scores them, the agent learns."""
+    decision = rollout(agent, space, tracker, explore)
+    w_bits = decision.policy.weight_list(space.searchable_layers)
+    a_bits = np.array(decision.policy.act_list(space.searchable_layers), np.int64)
+    r = reward(w_bits, a_bits)
+    info = agent.end_episode(r, w_bits, a_bits)
+    return EpisodeResult(r, w_bits, a_bits, info)
 
 
 @dataclass
@@ -208,32 +226,22 @@ class SyntheticTask:
         return best
 
     # driving an agent --------------------------------------------------------------------------
-    def run_episode(self, agent: Agent, explore: bool = True) -> EpisodeResult:
-        """One episode through the agent interface, with the budget limits the search would impose."""
+    def layer_size(self, i: int, w_bits: np.ndarray, a_bits: int) -> float:
+        """Layer ``i``'s weight size in bits: the size budget's layer cost."""
+        return float(np.sum(w_bits)) * self.layers[i].kernel_numel
+
+    def budget_tracker(self) -> BudgetTracker | None:
+        """The size budget as the search keeps it (None without one)."""
+        if self.size_budget is None:
+            return None
+        limit = self.size_budget * float(sum(layer.kernel_numel * layer.c_out for layer in self.layers) * 8)
         n = len(self.layers)
-        numel = np.array([layer.kernel_numel for layer in self.layers], np.int64)
-        c_out = np.array([layer.c_out for layer in self.layers], np.int64)
-        w_lo, w_hi = self.w_range
-        budget = None if self.size_budget is None else self.size_budget * float((numel * c_out).sum() * 8)
-        min_after = np.concatenate([np.cumsum((numel * c_out * w_lo)[::-1])[::-1][1:], [0]])
-        agent.begin_episode(explore)
-        used = 0.0
-        w_bits, a_bits = [], np.zeros(n, np.int64)
-        for i in range(n):
-            if budget is None:
-                limits, goal_max, left = KernelLimits(w_hi, None), None, None
-            else:
-                sum_max = int((budget - used - min_after[i]) // numel[i])
-                limits = KernelLimits(w_hi, sum_max)
-                goal_max, left = sum_max / c_out[i], max(0.0, (budget - used) / budget)
-            a, _goal = agent.act_layer(i, budget_left=left, act_max=self.a_range[1], goal_max=goal_max)
-            bits = agent.act_kernels(i, limits)
-            w_bits.append(bits)
-            a_bits[i] = a
-            used += float(bits.sum() * numel[i])
-        reward = self.reward(w_bits, a_bits)
-        info = agent.end_episode(reward, w_bits, a_bits)
-        return EpisodeResult(reward, w_bits, a_bits, info)
+        return BudgetTracker(self.layer_size, [l.c_out for l in self.layers], limit, [self.w_range[0]] * n, [self.a_range[0]] * n)
+
+    def run_episode(self, agent: Agent, explore: bool = True) -> EpisodeResult:
+        """One episode through the search's driver (:func:`~autoq.search.rollout.rollout`), with its budget limits."""
+        space = SearchSpace(self.layers, self.w_range, self.a_range, pinned={})
+        return play_episode(agent, space, self.budget_tracker(), self.reward, explore)
 
     def weight_size_ratio(self, w_bits: list[np.ndarray]) -> float:
         """Weight size relative to the 8-bit model."""

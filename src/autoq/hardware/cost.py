@@ -29,7 +29,7 @@ from autoq.hardware.accelerator import Accelerator, load_accelerator
 from autoq.hardware.mapping import (
     N_QUANTITIES, Q_ACT, Q_CYCLES, Q_FILL, Q_IBUF, Q_OPS, Q_WBUF, Q_WDRAM, Q_WSTORE, Mapping,
 )
-from autoq.hardware.report import ENERGY_PARTS, Area, CostReport, LayerCost, limited_by
+from autoq.hardware.report import ENERGY_PARTS, Area, CostReport, LayerCost, LayerCosts, limited_by
 from autoq.hardware.spatial import SpatialMapping
 from autoq.hardware.temporal import TemporalMapping
 
@@ -206,8 +206,8 @@ class CostModel:
         r = self._run(*self._check(weight_bits, act_bits))
         return sum(r["latency"].tolist()), sum(r["energy"].tolist()), self._utilisation(self.counted_bram36(r["bram"].sum()))
 
-    def layer_costs(self, i: int, w_bits: np.ndarray, a_bits: int) -> tuple[float, float, int]:
-        """(latency in s, energy in J, weight BRAM36 in the area) of layer ``i`` alone: the terms :meth:`totals` sums.
+    def layer_costs(self, i: int, w_bits: np.ndarray, a_bits: int) -> LayerCosts:
+        """Latency in s, energy in J and weight BRAM36 in the area of layer ``i`` alone: the terms :meth:`totals` sums.
 
         The BRAM36 is 0 unless the board keeps weights on chip (``weights_on_chip``).
         """
@@ -215,7 +215,7 @@ class CostModel:
             raise AutoQError(f"cost: layer index {i} is out of range (the model has {self._L} layers)")
         sub = self._single(i)
         r = sub._run(*sub._check([w_bits], [a_bits]))
-        return float(r["latency"][0]), float(r["energy"][0]), self.counted_bram36(r["bram"][0])
+        return LayerCosts(float(r["latency"][0]), float(r["energy"][0]), self.counted_bram36(r["bram"][0]))
 
     def counted_bram36(self, bram36_weights: Any) -> int:
         """The weight BRAM36 the area counts: all of them if weights stay on chip, else none."""
@@ -230,7 +230,7 @@ class CostModel:
         return CostModel([self.layers[i]], self.accelerator, self.sort_kernels, self.batch)
 
     def utilisation(self, bram36_weights: int) -> float:
-        """The area scalar for a total of ``bram36_weights`` weight BRAM36 (sum of layer_costs' third items)."""
+        """The area scalar for a total of ``bram36_weights`` weight BRAM36 (sum of layer_costs' ``bram36``)."""
         return self._utilisation(int(bram36_weights))
 
     def fixed_bram36(self) -> int:
@@ -302,8 +302,7 @@ class CostModel:
     def evaluate(self, policy: "Policy") -> CostReport:
         """Full report of a :class:`~autoq.quant.policy.Policy`."""
         self._validate_policy(policy)
-        names = [l.name for l in self.layers]
-        return self.evaluate_bits([policy.weight_bits[n] for n in names], [policy.act_bits[n] for n in names])
+        return self.evaluate_bits(policy.weight_list(self.layers), policy.act_list(self.layers))
 
 
 def _as_int(arr: np.ndarray, what: str) -> np.ndarray:

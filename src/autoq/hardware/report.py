@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,14 @@ class LayerCost:
         if d["fused_bits"] is None:
             del d["fused_bits"]
         return d
+
+
+class LayerCosts(NamedTuple):
+    """What one layer adds to the network's budgeted totals (:meth:`CostModel.layer_costs`)."""
+
+    latency_s: float
+    energy_j: float
+    bram36: int  # weight BRAM36 the area counts: 0 unless the board keeps weights on chip
 
 
 @dataclass(frozen=True)

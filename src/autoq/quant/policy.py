@@ -64,6 +64,11 @@ class Policy:
         )
 
     @classmethod
+    def from_lists(cls, layers: Sequence[LayerInfo], weight_bits: Sequence[np.ndarray], act_bits: Sequence[int]) -> "Policy":
+        """The policy of per-layer bits given in the order of ``layers`` (the inverse of the ordered views)."""
+        return cls({l.name: w for l, w in zip(layers, weight_bits)}, {l.name: a for l, a in zip(layers, act_bits)})
+
+    @classmethod
     def parse_spec(cls, spec: str, layers: Sequence[LayerInfo]) -> "Policy":
         """A policy from ``uniform:W:A`` or a JSON file path (validated against ``layers``)."""
         if spec.startswith("uniform:"):
@@ -81,6 +86,15 @@ class Policy:
 
     def copy(self) -> "Policy":
         return Policy({k: v.copy() for k, v in self.weight_bits.items()}, dict(self.act_bits), dict(self.meta))
+
+    # ordered views ------------------------------------------------------------------------------
+    def weight_list(self, layers: Iterable[LayerInfo]) -> list[np.ndarray]:
+        """The kernel bit vectors of ``layers``, in their order (what agents and the cost model take)."""
+        return [self.weight_bits[l.name] for l in layers]
+
+    def act_list(self, layers: Iterable[LayerInfo]) -> list[int]:
+        """The activation bits of ``layers``, in their order."""
+        return [self.act_bits[l.name] for l in layers]
 
     # validation ---------------------------------------------------------------------------------
     def validate(

@@ -18,11 +18,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 from autoq.errors import AutoQError
+
+if TYPE_CHECKING:
+    from autoq.hardware.cost import CostModel
+    from autoq.search.environment import Outcome
+    from autoq.search.rollout import SearchSpace
 
 UNITS = {
     "latency": {"s": 1.0, "ms": 1e-3, "us": 1e-6},
@@ -71,7 +76,13 @@ def describe(metric: str, value: float) -> str:
     return f"{value / scale:.4g}{unit}" if unit else f"{value:.4g}"
 
 
-LayerCost = Callable[[int, np.ndarray, int], float]
+#: ``layer_cost(i, w_bits, a_bits)``: layer ``i``'s contribution to a budgeted metric (or any summed cost)
+LayerCostFn = Callable[[int, np.ndarray, int], float]
+
+#: which :class:`~autoq.hardware.cost.LayerCosts` field each cost-model metric sums
+COST_FIELD = {"latency": "latency_s", "energy": "energy_j", "area": "bram36"}
+#: which :class:`~autoq.search.environment.Outcome` field each metric is
+OUTCOME_FIELD = {"latency": "latency_s", "energy": "energy_j", "area": "area", "size": "size_bits"}
 
 
 def rank_lowest_first(w_bits: np.ndarray) -> np.ndarray:
@@ -138,7 +149,7 @@ class BudgetTracker:
     """
 
     def __init__(
-        self, layer_cost: LayerCost, c_out: Sequence[int], limit: float, w_min: Sequence[int], a_min: Sequence[int], fixed: float = 0.0
+        self, layer_cost: LayerCostFn, c_out: Sequence[int], limit: float, w_min: Sequence[int], a_min: Sequence[int], fixed: float = 0.0
     ) -> None:
         self.layer_cost = layer_cost
         self.c_out = list(c_out)
@@ -229,7 +240,7 @@ class BudgetTracker:
 
 
 def lowering_sweep(
-    layer_cost: LayerCost, w_bits: list[np.ndarray], a_bits: list[int], limit: float, w_min: Sequence[int], a_min: Sequence[int], fixed: float = 0.0
+    layer_cost: LayerCostFn, w_bits: list[np.ndarray], a_bits: list[int], limit: float, w_min: Sequence[int], a_min: Sequence[int], fixed: float = 0.0
 ) -> int:
     """Lower bits in place, costliest layer first, until the total fits ``limit``; returns the steps taken.
 
@@ -257,3 +268,66 @@ def lowering_sweep(
         else:
             raise AutoQError("the budget cannot be met even at the minimum bits")
     return steps
+
+
+class Budget:
+    """A :class:`BudgetSpec` made concrete for one network and board: the absolute limit, the metric as
+    a sum over layers (``layer_cost``), and the :class:`BudgetTracker` that keeps episodes within it.
+
+    Size is bits × weights per layer; latency, energy and weight BRAM are the named fields of
+    :meth:`CostModel.layer_costs`. The area is ``max(fixed utilisation, (fixed + weight BRAM36) / device
+    BRAM36)``, so its tracker sums BRAM36 against ``limit × device BRAM36``; a limit below the
+    accelerator's own utilisation is :attr:`accelerator_exceeds`, which :meth:`check_feasible` refuses.
+    """
+
+    def __init__(self, spec: BudgetSpec, cost_model: "CostModel", space: "SearchSpace", ref8: "Outcome") -> None:
+        self.spec, self.cost_model, self.space = spec, cost_model, space
+        layers = space.layers
+        self.fixed = 0.0
+        self.accelerator_exceeds = False
+        if spec.metric == "size":
+            self.layer_cost: LayerCostFn = lambda i, w, a: float(np.sum(w)) * layers[i].kernel_numel
+        else:
+            name = COST_FIELD[spec.metric]
+            self.layer_cost = lambda i, w, a: getattr(cost_model.layer_costs(i, w, a), name)
+        self.reference = self.value(ref8)
+        self.limit = spec.value * self.reference if spec.relative else spec.value
+        tracked_limit = self.limit
+        if spec.metric == "area":  # weight BRAM36 are counted only on a board that keeps weights on chip
+            self.fixed = cost_model.fixed_bram36()
+            tracked_limit = self.limit * cost_model.device_bram36()
+            self.accelerator_exceeds = cost_model.fixed_utilisation() > self.limit
+        w_min, a_min = space.minimum()
+        self.tracker = BudgetTracker(self.layer_cost, [l.c_out for l in layers], tracked_limit, w_min, a_min, self.fixed)
+        self.minimum = self.to_metric(self.tracker.minimum)
+
+    def to_metric(self, total: float) -> float:
+        """The budgeted metric of a tracked total (the identity except for the area's utilisation)."""
+        if self.spec.metric != "area":
+            return total
+        return max(self.cost_model.fixed_utilisation(), total / self.cost_model.device_bram36())
+
+    def check_feasible(self) -> None:
+        """Refuse a budget that no policy meets, naming the smallest one that can be met."""
+        if self.accelerator_exceeds or self.minimum > self.limit * (1 + 1e-9):
+            smallest = self.minimum / self.reference
+            why = ""
+            if self.spec.metric == "area" and not self.cost_model.area_depends_on_bits:
+                why = (" (on this board the area is the accelerator's own: weights stream from DRAM, so no bit "
+                       "width changes it; set weights_on_chip: true in the board file to budget their BRAM)")
+            raise AutoQError(
+                f"budget {self.spec.metric}={describe(self.spec.metric, self.limit)} cannot be met even at the minimum bits; "
+                f"the smallest feasible is {self.spec.metric}={smallest:.4f} of the 8-bit model "
+                f"({describe(self.spec.metric, self.minimum)}){why}"
+            )
+
+    def value(self, out: "Outcome") -> float:
+        """The budgeted metric of a scored policy."""
+        return getattr(out, OUTCOME_FIELD[self.spec.metric])
+
+    def met(self, out: "Outcome") -> bool:
+        return self.value(out) <= self.limit * (1 + 1e-9)
+
+    def as_record(self) -> dict:
+        """The budget as ``references.json`` records it."""
+        return {"metric": self.spec.metric, "limit": self.limit, "minimum": self.minimum, "reference_8bit": self.reference}

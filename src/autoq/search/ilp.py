@@ -61,7 +61,7 @@ def plan(cfg: SearchConfig, env: QuantEnv, space: SearchSpace, budget, reference
 
 
 def resource_solution(cands: list[LayerCandidates], budget) -> list[tuple[np.ndarray, int]]:
-    """The least sensitive policy within ``budget`` (a :class:`autoq.search.run.Budget`)."""
+    """The least sensitive policy within ``budget`` (a :class:`autoq.search.budget.Budget`)."""
     column = BUDGET_COLUMN[budget.spec.metric]
     room = budget.tracker.limit - budget.tracker.fixed
     return choose(cands, [c.costs[:, column] for c in cands], room)
@@ -70,7 +70,7 @@ def resource_solution(cands: list[LayerCandidates], budget) -> list[tuple[np.nda
 def program_search(cfg: SearchConfig, env: QuantEnv, space: SearchSpace, budget, references: dict, ref8: Outcome, psi: dict, run_dir, ctx, model_name: str) -> tuple[list[dict], dict]:
     """Solve, score every solution on the reward split, write ``episodes.csv`` and ``best_policy.json``."""
     from autoq.engine.distributed import broadcast
-    from autoq.search.run import _better
+    from autoq.search.callbacks import better as _better
 
     planned = plan(cfg, env, space, budget, references, psi) if ctx.is_main else None
     policies, timing = broadcast(planned, ctx)

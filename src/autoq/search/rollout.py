@@ -1,11 +1,15 @@
-"""One episode of decisions: the agent picks bits layer by layer, inside the budget's limits."""
+"""One episode of decisions: the agent picks bits layer by layer, inside the budget's limits.
+
+:func:`rollout` is the one episode driver: the search scores its policy on the quantized network and
+the cost model, the synthetic tasks (:mod:`autoq.agents.synthetic`, :mod:`autoq.agents.measured`) with
+their own formulas; a budget, whatever it measures, is a :class:`~autoq.search.budget.BudgetTracker`
+built on that metric's layer-cost function.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
-
 import numpy as np
 
 from autoq.agents import KernelLimits
@@ -24,7 +28,13 @@ class SearchSpace:
 
     @property
     def searchable(self) -> list[int]:
+        """Indices of the layers the agent decides (its layer ``k`` is ``layers[searchable[k]]``)."""
         return [i for i in range(len(self.layers)) if i not in self.pinned]
+
+    @property
+    def searchable_layers(self) -> list[LayerInfo]:
+        """The layers the agent decides, in its order: the view of a policy that the agent sees."""
+        return [self.layers[i] for i in self.searchable]
 
     def minimum(self) -> tuple[list[int], list[int]]:
         """Smallest weight and activation bits of every layer."""
@@ -33,11 +43,14 @@ class SearchSpace:
         return w, a
 
     def policy(self, w_bits: list[np.ndarray], a_bits: list[int]) -> Policy:
-        return Policy({l.name: w for l, w in zip(self.layers, w_bits)}, {l.name: a for l, a in zip(self.layers, a_bits)})
+        """The policy of every layer's bits, given in layer order."""
+        return Policy.from_lists(self.layers, w_bits, a_bits)
 
 
 @dataclass
 class Decision:
+    """An episode's policy, what the budget changed in it, and the time the agent and the budget took."""
+
     policy: Policy
     lowered: int  # bit decrements of the final sweep (a safety net: 0 when every layer was fitted)
     trimmed: int  # bit decrements the exact per-layer check took from choices that overshot their layer's room
@@ -45,9 +58,13 @@ class Decision:
     budget_s: float
 
 
-def rollout(agent, space: SearchSpace, tracker: BudgetTracker | None, layer_cost: Callable | None) -> Decision:
+def rollout(agent, space: SearchSpace, tracker: BudgetTracker | None = None, explore: bool = True) -> Decision:
     """Ask ``agent`` for every searchable layer's bits; with a budget, limit each action, fit each layer
-    exactly (:meth:`BudgetTracker.fit`) and, as a safety net, sweep at the end."""
+    exactly (:meth:`BudgetTracker.fit`) and, as a safety net, sweep at the end.
+
+    ``tracker`` carries the budgeted metric's layer-cost function and limit (None: no budget);
+    ``explore=False`` gives the agent's greedy episode.
+    """
     n = len(space.layers)
     w_bits: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * n
     a_bits = [0] * n
@@ -57,7 +74,7 @@ def rollout(agent, space: SearchSpace, tracker: BudgetTracker | None, layer_cost
     if tracker is not None:
         tracker.reset()
     t0 = time.perf_counter()
-    agent.begin_episode()
+    agent.begin_episode(explore)
     agent_s += time.perf_counter() - t0
     k = 0  # index among searchable layers
     trimmed = 0
@@ -97,6 +114,6 @@ def rollout(agent, space: SearchSpace, tracker: BudgetTracker | None, layer_cost
     if tracker is not None:
         t0 = time.perf_counter()
         w_min, a_min = space.minimum()
-        lowered = lowering_sweep(layer_cost, w_bits, a_bits, tracker.limit, w_min, a_min, tracker.fixed)
+        lowered = lowering_sweep(tracker.layer_cost, w_bits, a_bits, tracker.limit, w_min, a_min, tracker.fixed)
         budget_s += time.perf_counter() - t0
     return Decision(space.policy(w_bits, a_bits), lowered, trimmed, agent_s, budget_s)

@@ -8,11 +8,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
 from autoq.errors import AutoQError
 from autoq.search import runfolder as rf
-from autoq.search.budget import BudgetSpec, BudgetTracker, describe
+from autoq.search.budget import Budget, BudgetSpec
+from autoq.search.callbacks import (
+    BestSoFar,
+    CallbackList,
+    Checkpoint,
+    EpisodeLog,
+    EpisodeStep,
+    Hook,
+    ProgressBar,
+    SearchState,
+)
 from autoq.config import SearchConfig, build
 from autoq.search.environment import Outcome, QuantEnv, extrinsic_reward
 from autoq.search.lock import RunLock
@@ -33,59 +41,6 @@ class SearchResult:
     references: dict
     episodes: list[dict] = field(default_factory=list)
     finetune: Any = None  # FinetuneResult when the search finetuned its best policy
-
-
-class Budget:
-    """The budgeted metric as a sum over layers, and the absolute limit a budget spec means."""
-
-    def __init__(self, spec: BudgetSpec, cost_model, space: SearchSpace, ref8: Outcome) -> None:
-        self.spec, self.cost_model, self.space = spec, cost_model, space
-        layers = space.layers
-        if spec.metric == "size":
-            self.layer_cost = lambda i, w, a: float(np.sum(w)) * layers[i].kernel_numel
-            self.fixed, self.to_metric = 0.0, lambda total: total
-            reference = ref8.size_bits
-        elif spec.metric in ("latency", "energy"):
-            k = 0 if spec.metric == "latency" else 1
-            self.layer_cost = lambda i, w, a: cost_model.layer_costs(i, w, a)[k]
-            self.fixed = 0.0
-            self.to_metric = lambda total: total
-            reference = ref8.latency_s if k == 0 else ref8.energy_j
-        else:  # area: utilisation = max(fixed resources, (fixed BRAM + resident weight BRAM) / device BRAM)
-            self.layer_cost = lambda i, w, a: cost_model.layer_costs(i, w, a)[2]  # 0 unless weights_on_chip
-            self.fixed = cost_model.fixed_bram36()
-            cap, floor = cost_model.device_bram36(), cost_model.fixed_utilisation()
-            self.to_metric = lambda total: max(floor, total / cap)
-            reference = ref8.area
-        self.limit = spec.value * reference if spec.relative else spec.value
-        self.reference = reference
-        w_min, a_min = space.minimum()
-        internal = self.limit
-        if spec.metric == "area":
-            internal = self.limit * cost_model.device_bram36()
-            if cost_model.fixed_utilisation() > self.limit:
-                internal = -1.0  # the accelerator alone exceeds it
-        self.tracker = BudgetTracker(self.layer_cost, [l.c_out for l in layers], internal, w_min, a_min, self.fixed)
-        self.minimum = self.to_metric(self.tracker.minimum)
-
-    def check_feasible(self) -> None:
-        if self.minimum > self.limit * (1 + 1e-9):
-            smallest = self.minimum / self.reference
-            why = ""
-            if self.spec.metric == "area" and not self.cost_model.area_depends_on_bits:
-                why = (" (on this board the area is the accelerator's own: weights stream from DRAM, so no bit "
-                       "width changes it; set weights_on_chip: true in the board file to budget their BRAM)")
-            raise AutoQError(
-                f"budget {self.spec.metric}={describe(self.spec.metric, self.limit)} cannot be met even at the minimum bits; "
-                f"the smallest feasible is {self.spec.metric}={smallest:.4f} of the 8-bit model "
-                f"({describe(self.spec.metric, self.minimum)}){why}"
-            )
-
-    def value(self, out: Outcome) -> float:
-        return {"latency": out.latency_s, "energy": out.energy_j, "area": out.area, "size": out.size_bits}[self.spec.metric]
-
-    def met(self, out: Outcome) -> bool:
-        return self.value(out) <= self.limit * (1 + 1e-9)
 
 
 def search(
@@ -124,17 +79,42 @@ def search(
             raise
 
 
+@dataclass
+class SearchSetup:
+    """Everything an episode needs, built once: the workload, its environment, the space, references and budget."""
+
+    work: Any  # autoq.engine.setup.Workload
+    env: QuantEnv
+    space: SearchSpace
+    references: dict
+    ref8: Outcome
+    budget: Budget | None
+    psi: dict
+    has_checkpoint: bool
+
+
 def _search(cfg: SearchConfig, agent_cfg, ctx, run_dir: Path, resume: bool, progress: bool,
             on_episode: Callable[[dict], None] | None) -> SearchResult:
-    """The search itself, in a run folder this process holds (on the main process)."""
-    import torch
-    from tqdm import tqdm
+    """The search itself, in a run folder this process holds (on the main process): set up, then learn."""
+    setup = _setup(cfg, agent_cfg, ctx, run_dir, resume)
+    if cfg.agent == "ilp":  # no agent: sensitivity plus an integer program
+        from autoq.search.ilp import program_search
 
-    from autoq.agents import NetworkSpec, create_agent
+        rows, best = program_search(cfg, setup.env, setup.space, setup.budget, setup.references, setup.ref8, setup.psi,
+                                    run_dir, ctx, setup.work.spec.name)
+        return _finish(cfg, setup.work, run_dir, ctx, rows, best, setup.references, progress)
+    agent = _make_agent(cfg, agent_cfg, setup) if ctx.is_main else None
+    state, start = _resume(cfg, ctx, run_dir, agent, setup.has_checkpoint)
+    callbacks = _callbacks(cfg, ctx, run_dir, setup, agent, progress, on_episode)
+    _learn(cfg, ctx, setup, agent, state, start, callbacks)
+    return _finish(cfg, setup.work, run_dir, ctx, state.rows, state.best, setup.references, progress)
+
+
+def _setup(cfg: SearchConfig, agent_cfg, ctx, run_dir: Path, resume: bool) -> SearchSetup:
+    """Workload, cost model, environment, search space, references and budget; the run folder prepared."""
     from autoq.engine.distributed import broadcast
     from autoq.engine.setup import build_workload
     from autoq.hardware import CostModel, load_accelerator
-    from autoq.quant import Policy
     from autoq.search.fingerprints import run_fingerprints
     from autoq.utils.seeding import seed_everything
 
@@ -164,57 +144,76 @@ def _search(cfg: SearchConfig, agent_cfg, ctx, run_dir: Path, resume: bool, prog
     if cfg.mode == "resource":
         budget = Budget(BudgetSpec.parse(cfg.budget), cost_model, space, ref8)
         budget.check_feasible()
-        references["budget"] = {
-            "metric": budget.spec.metric, "limit": budget.limit, "minimum": budget.minimum, "reference_8bit": budget.reference,
-        }
+        references["budget"] = budget.as_record()
     psi = cfg.objective()
     if ctx.is_main:
         atomic_write_json(run_dir / rf.REFERENCES, references)
-    if cfg.agent == "ilp":  # no agent: sensitivity plus an integer program
-        from autoq.search.ilp import program_search
+    return SearchSetup(work, env, space, references, ref8, budget, psi, bool(has_ckpt))
 
-        rows, best = program_search(cfg, env, space, budget, references, ref8, psi, run_dir, ctx, work.spec.name)
-        return _finish(cfg, work, run_dir, ctx, rows, best, references, progress)
 
-    agent = None
-    if ctx.is_main:
-        searchable = [layers[i] for i in space.searchable]
-        stats = env.kernel_stats()
-        spec = NetworkSpec.from_layers(
-            searchable, [stats[i] for i in space.searchable], w_range=space.w_range, a_range=space.a_range
-        )
-        agent = create_agent(cfg.agent, spec, agent_cfg, seed=cfg.seed)
+def _make_agent(cfg: SearchConfig, agent_cfg, setup: SearchSetup):
+    """The agent, observing the searchable layers and their kernels' weight statistics."""
+    from autoq.agents import NetworkSpec, create_agent
 
-    rows: list[dict] = []
-    best: dict = {}
-    start = 0
-    run_id = rf.run_record(run_dir).get("id") if ctx.is_main else None
-    if has_ckpt:
-        state = rf.load_checkpoint(run_dir / rf.CHECKPOINT) if ctx.is_main else None
+    space = setup.space
+    stats = setup.env.kernel_stats()
+    spec = NetworkSpec.from_layers(
+        space.searchable_layers, [stats[i] for i in space.searchable], w_range=space.w_range, a_range=space.a_range
+    )
+    return create_agent(cfg.agent, spec, agent_cfg, seed=cfg.seed)
+
+
+def _resume(cfg: SearchConfig, ctx, run_dir: Path, agent, has_checkpoint: bool) -> tuple[SearchState, int]:
+    """The rows and best episode so far and the next episode: from the checkpoint, or a fresh start."""
+    from autoq.engine.distributed import broadcast
+
+    state, start = SearchState(), 0
+    if has_checkpoint:
+        saved = rf.load_checkpoint(run_dir / rf.CHECKPOINT) if ctx.is_main else None
         if ctx.is_main:
-            rows = rf.check_resume(run_dir, state, cfg.seed)
-            agent.load_state_dict(state["agent"])
-            best = state["best"]
-        start = broadcast(state["episode"] if ctx.is_main else None, ctx)
+            state.rows = rf.check_resume(run_dir, saved, cfg.seed)
+            agent.load_state_dict(saved["agent"])
+            state.best = saved["best"]
+        start = broadcast(saved["episode"] if ctx.is_main else None, ctx)
         if ctx.is_main:
             log.info("resuming %s at episode %d of %d", run_dir, start, cfg.episodes)
+    return state, start
 
-    bar = tqdm(total=cfg.episodes, initial=start, desc="search", unit="ep", disable=not (progress and ctx.is_main), dynamic_ncols=True)
+
+def _callbacks(cfg: SearchConfig, ctx, run_dir: Path, setup: SearchSetup, agent, progress: bool,
+               on_episode: Callable[[dict], None] | None) -> CallbackList:
+    """Best-so-far, episode log, checkpoint, the user's hook and the progress bar, in that order (main process only)."""
+    if not ctx.is_main:
+        return CallbackList([])
+    run_id = rf.run_record(run_dir).get("id")
+    callbacks = [BestSoFar(run_dir, {"model": setup.work.spec.name, "hardware": cfg.hardware}), EpisodeLog(run_dir),
+                 Checkpoint(run_dir, agent, cfg.seed, run_id)]
+    if on_episode is not None:
+        callbacks.append(Hook(on_episode))
+    callbacks.append(ProgressBar(cfg.episodes, progress))
+    return CallbackList(callbacks)
+
+
+def _learn(cfg: SearchConfig, ctx, setup: SearchSetup, agent, state: SearchState, start: int, callbacks: CallbackList) -> None:
+    """The episode loop: the agent decides (main process), every process scores, the agent learns, callbacks run."""
+    from autoq.engine.distributed import broadcast
+
+    space, budget = setup.space, setup.budget
+    callbacks.on_start(state, start)
     for episode in range(start, cfg.episodes):
         t_start = time.perf_counter()
         decision = None
         if ctx.is_main:
             with one_thread():
-                decision = rollout(agent, space, budget.tracker if budget else None, budget.layer_cost if budget else None)
+                decision = rollout(agent, space, budget.tracker if budget else None)
         policy = broadcast(decision.policy if ctx.is_main else None, ctx)
-        out = env.score(policy, episode)
+        out = setup.env.score(policy, episode)
         if not ctx.is_main:
             continue
-        out.reward = extrinsic_reward(out, ref8, psi)
+        out.reward = extrinsic_reward(out, setup.ref8, setup.psi)
         t0 = time.perf_counter()
         with one_thread():
-            info = agent.end_episode(out.reward, [policy.weight_bits[layers[i].name] for i in space.searchable],
-                                     [policy.act_bits[layers[i].name] for i in space.searchable])
+            info = agent.end_episode(out.reward, policy.weight_list(space.searchable_layers), policy.act_list(space.searchable_layers))
         agent_s = decision.agent_s + time.perf_counter() - t0
         within = budget.met(out) if budget else True
         row = {"episode": episode, **out.metrics(), "within_budget": within, "lowered": decision.lowered,
@@ -222,23 +221,9 @@ def _search(cfg: SearchConfig, agent_cfg, ctx, run_dir: Path, resume: bool, prog
                "eval_s": out.eval_s, "agent_s": agent_s, "cost_s": out.cost_s + decision.budget_s}
         row.update({f"agent_{k}": float(v) for k, v in (info or {}).items()})
         row["episode_s"] = time.perf_counter() - t_start
-        rows.append(row)
-        if within and _better(out, best):
-            best = {"episode": episode, **out.metrics(), "policy": policy.to_dict()}
-            policy.meta.update({"model": work.spec.name, "episode": episode, "accuracy_reward_split": out.accuracy,
-                                "latency_s": out.latency_s, "energy_j": out.energy_j, "hardware": cfg.hardware})
-            policy.save(run_dir / rf.BEST_POLICY)
-        rf.write_rows(run_dir / rf.EPISODES, rows)
-        rf.save_checkpoint(run_dir / rf.CHECKPOINT, {"episode": episode + 1, "agent": agent.state_dict(), "best": best,
-                                                     "seed": cfg.seed, "run_id": run_id, "rows_sha256": rf.rows_checksum(rows)})
-        if on_episode is not None:
-            on_episode(row)
-        bar.update(1)
-        if best:
-            bar.set_postfix(best_acc=f"{best['accuracy']:.3f}", lat_ms=f"{1e3 * best['latency_s']:.3g}", refresh=False)
-    bar.close()
-
-    return _finish(cfg, work, run_dir, ctx, rows, best, references, progress)
+        state.rows.append(row)
+        callbacks.on_episode(state, EpisodeStep(episode, policy, out, row))
+    callbacks.on_end(state)
 
 
 def _finish(cfg: SearchConfig, work, run_dir: Path, ctx, rows: list[dict], best: dict, references: dict, progress: bool) -> SearchResult:
@@ -283,10 +268,3 @@ def _plain(obj: Any) -> dict:
     import dataclasses
 
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(obj).items()}
-
-
-def _better(out: Outcome, best: dict) -> bool:
-    """Higher reward wins; at equal reward (e.g. accuracy saturated) the faster, then the less energy-hungry policy."""
-    if not best:
-        return True
-    return (out.reward, -out.latency_s, -out.energy_j) > (best["reward"], -best["latency_s"], -best["energy_j"])
