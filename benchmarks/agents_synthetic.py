@@ -95,7 +95,9 @@ def main() -> None:
     parser.add_argument("--config", default="{}", help="AgentConfig overrides as JSON, for every agent")
     parser.add_argument("--task", default=json.dumps(TASK), help="SyntheticTask.make arguments as JSON")
     parser.add_argument("--no-record", action="store_true", help="print only; do not write RESULTS.md or the PNG")
-    parser.add_argument("--cache", type=Path, default=None, help="folder keeping each finished (agent, seed) run, so a rerun resumes")
+    parser.add_argument(
+        "--cache", type=Path, default=None, help="folder keeping each finished (agent, seed) run, so a rerun resumes"
+    )
     args = parser.parse_args()
     from autoq.agents import AgentConfig
 
@@ -130,7 +132,9 @@ def main() -> None:
         best = rel.max(1).mean()
         secs = np.mean([r["seconds"] for r in rs]) / args.episodes
         rows.append((name, greedy, last10, best, secs))
-        print(f"{name:12s} greedy {greedy:6.3f}  last-10 {last10:6.3f}  best {best:6.3f}  ({secs * 1e3:.0f} ms/episode)", flush=True)
+        print(
+            f"{name:12s} greedy {greedy:6.3f}  last-10 {last10:6.3f}  best {best:6.3f}  ({secs * 1e3:.0f} ms/episode)", flush=True
+        )
     print(f"layer-wise optimum {layer:.3f}, network-wise optimum {network:.3f} (relative to the kernel-wise optimum)")
 
     cfg = dataclasses.replace(AgentConfig(), **config)

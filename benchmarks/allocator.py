@@ -24,7 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _results import RESULTS, record  # noqa: E402
 
-PARTS = {"float_given": "float pass, as given", "float_cl": "float pass, channels-last", "evaluation": "search evaluation of a policy"}
+PARTS = {
+    "float_given": "float pass, as given",
+    "float_cl": "float pass, channels-last",
+    "evaluation": "search evaluation of a policy",
+}
 
 
 def child(retained: bool) -> dict[str, list[float]]:
@@ -107,7 +111,12 @@ def main() -> None:
         lines.append(f"| {title} | {a:.3f} | {b:.3f} | {b / a:.2f} |")
     body = "\n".join(lines)
     print(body)
-    record("allocator", "glibc's allocator: as it is against keeping freed memory (benchmarks/allocator.py)", body, results=args.results)
+    record(
+        "allocator",
+        "glibc's allocator: as it is against keeping freed memory (benchmarks/allocator.py)",
+        body,
+        results=args.results,
+    )
 
 
 if __name__ == "__main__":

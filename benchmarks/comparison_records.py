@@ -136,11 +136,22 @@ def write_cell_record(path: Path, run: Path, tier: str, strategy: str, digests: 
     summary = json.loads((run / "summary.json").read_text())
     keys = ("reward", "score", "accuracy", "latency_s", "energy_j", "within_budget")
     record = {
-        "format": FORMAT, **_stamp(device), "digests": digests, "tier": tier, "settings": settings,
-        "cell": {"model": settings["model"], "hw": settings["hardware"], "mode": settings["mode"], "strategy": strategy,
-                 "budget": float(settings["budget"].split("=")[1]) if settings["mode"] == "resource" else None,
-                 "seed": settings["seed"]},
-        "episodes": {k: [r.get(k) for r in rows] for k in keys}, "returned": summary["best"] or None, "test": None,
+        "format": FORMAT,
+        **_stamp(device),
+        "digests": digests,
+        "tier": tier,
+        "settings": settings,
+        "cell": {
+            "model": settings["model"],
+            "hw": settings["hardware"],
+            "mode": settings["mode"],
+            "strategy": strategy,
+            "budget": float(settings["budget"].split("=")[1]) if settings["mode"] == "resource" else None,
+            "seed": settings["seed"],
+        },
+        "episodes": {k: [r.get(k) for r in rows] for k in keys},
+        "returned": summary["best"] or None,
+        "test": None,
     }
     if summary["best"]:
         work = _workload(settings)
@@ -167,10 +178,14 @@ def write_reference(path: Path, model_flags: list[str], hw: str, seed: int, rewa
     from autoq.hardware import CostModel, load_accelerator
     from autoq.quant import Policy, apply_policy, calibrate
 
-    words = dict(zip(model_flags[::2], model_flags[1::2])) if "--pretrained" not in model_flags else {
-        "--model": model_flags[1]}
-    settings = {"model": words["--model"], "weights": words.get("--weights"), "pretrained": "--pretrained" in model_flags,
-                "reward_size": reward_size, "seed": seed}
+    words = dict(zip(model_flags[::2], model_flags[1::2])) if "--pretrained" not in model_flags else {"--model": model_flags[1]}
+    settings = {
+        "model": words["--model"],
+        "weights": words.get("--weights"),
+        "pretrained": "--pretrained" in model_flags,
+        "reward_size": reward_size,
+        "seed": seed,
+    }
     work = _workload(settings)
     float_correct = _test_correct(work.model, work.splits.test, device)
     policy = Policy.uniform(work.layers, 8, 8)
@@ -178,10 +193,16 @@ def write_reference(path: Path, model_flags: list[str], hw: str, seed: int, rewa
     calibrate(model, iterate_batches(work.splits.calib, 250))
     correct = _test_correct(model, work.splits.test, device)
     cost = CostModel(work.layers, load_accelerator(hw)).evaluate(policy)
-    _write(path, {
-        "format": FORMAT, **_stamp(device), "digests": code_digests("uniform"), "settings": settings,
-        "cell": {"model": settings["model"], "hw": hw, "seed": seed, "strategy": "uniform8"},
-        "float": {"top1": float(float_correct.mean()), "correct": pack(float_correct)},
-        "test": {"n": int(correct.size), "top1": float(correct.mean()), "correct": pack(correct)},
-        "returned": {"latency_s": cost.latency_s, "energy_j": cost.energy_j},
-    })
+    _write(
+        path,
+        {
+            "format": FORMAT,
+            **_stamp(device),
+            "digests": code_digests("uniform"),
+            "settings": settings,
+            "cell": {"model": settings["model"], "hw": hw, "seed": seed, "strategy": "uniform8"},
+            "float": {"top1": float(float_correct.mean()), "correct": pack(float_correct)},
+            "test": {"n": int(correct.size), "top1": float(correct.mean()), "correct": pack(correct)},
+            "returned": {"latency_s": cost.latency_s, "energy_j": cost.energy_j},
+        },
+    )

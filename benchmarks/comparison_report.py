@@ -10,13 +10,17 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-
 from comparison_records import is_stale, load_records, unpack
 from comparison_stats import Cell, Estimate, accuracy_difference, cost_ratio_at_equal_accuracy
 
 COMMAND = "python benchmarks/paper_comparison.py --report-only"
 PAPER = {"latency_s": -54.06, "energy_j": -50.69}  # AutoQ against HAQ at equal accuracy, ImageNet (the paper)
 RIVALS = ("uniform", "haq", "ilp-layer", "ilp-kernel")
+
+
+def _returned_mean(records: list[dict]):
+    """``mean(key)``: the mean of a returned-policy field over ``records`` (NaN when there are none)."""
+    return lambda key: float(np.mean([r["returned"][key] for r in records])) if records else float("nan")
 
 
 def _group(records: list[dict]) -> tuple[dict, dict]:
@@ -49,8 +53,10 @@ def _est(e: Estimate, scale: float = 100.0, unit: str = " pt") -> str:
 
 
 def _strategy_rows(group: dict, budgets: list, seeds: list[int], labels: list[str]) -> list[str]:
-    lines = ["| strategy | budget | seeds | test top-1 % (mean; per seed) | latency ms | energy mJ | avg w / a bits | note |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| strategy | budget | seeds | test top-1 % (mean; per seed) | latency ms | energy mJ | avg w / a bits | note |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for strategy in labels:
         for b in budgets:
             rs = [group[strategy][b].get(s) for s in seeds]
@@ -58,20 +64,27 @@ def _strategy_rows(group: dict, budgets: list, seeds: list[int], labels: list[st
             if not done:
                 continue
             tested = [r for r in done if r["test"]]
-            note = ", ".join(sorted({"stale" for r in done if r["stale"]} | {"no policy met the budget" for r in done if not r["test"]}))
+            note = ", ".join(
+                sorted({"stale" for r in done if r["stale"]} | {"no policy met the budget" for r in done if not r["test"]})
+            )
             top1 = " ".join(f"{100 * r['test']['top1']:.2f}" for r in tested)
-            mean = lambda k: np.mean([r["returned"][k] for r in tested]) if tested else float("nan")  # noqa: E731
-            lines.append(f"| {strategy} | {b if b is not None else 'ψ'} | {len(done)} | "
-                         f"{100 * np.mean([r['test']['top1'] for r in tested]) if tested else float('nan'):.2f}; {top1} | "
-                         f"{1e3 * mean('latency_s'):.4f} | {1e3 * mean('energy_j'):.4f} | "
-                         f"{mean('avg_w_bits'):.2f} / {mean('avg_a_bits'):.2f} | {note} |")
+            mean = _returned_mean(tested)
+            lines.append(
+                f"| {strategy} | {b if b is not None else 'ψ'} | {len(done)} | "
+                f"{100 * np.mean([r['test']['top1'] for r in tested]) if tested else float('nan'):.2f}; {top1} | "
+                f"{1e3 * mean('latency_s'):.4f} | {1e3 * mean('energy_j'):.4f} | "
+                f"{mean('avg_w_bits'):.2f} / {mean('avg_a_bits'):.2f} | {note} |"
+            )
     return lines
 
 
 def _comparisons(group: dict, budgets: list, seeds: list[int], anchor: Cell | None) -> tuple[list[str], list[str]]:
     """AutoQ against each rival: accuracy at each budget, latency and energy at the rival's accuracy."""
-    table = ["| AutoQ against | budget | test top-1, AutoQ − it (95 % interval) | latency at its accuracy, AutoQ / it − 1 | "
-             "energy at its accuracy, AutoQ / it − 1 |", "|---|---|---|---|---|"]
+    table = [
+        "| AutoQ against | budget | test top-1, AutoQ − it (95 % interval) | latency at its accuracy, AutoQ / it − 1 | "
+        "energy at its accuracy, AutoQ / it − 1 |",
+        "|---|---|---|---|---|",
+    ]
     summary = []
     autoq = [_cell(group["autoq"][b], seeds) for b in budgets] if "autoq" in group else []
     for rival in RIVALS:
@@ -85,9 +98,13 @@ def _comparisons(group: dict, budgets: list, seeds: list[int], anchor: Cell | No
             acc = accuracy_difference(autoq[j], theirs[j])
             lat = cost_ratio_at_equal_accuracy(ours, their_front, j, "latency_s")
             energy = cost_ratio_at_equal_accuracy(ours, their_front, j, "energy_j")
-            table.append(f"| {rival} | {b if b is not None else 'ψ'} | {_est(acc)} | {_est(lat, unit=' %')} | {_est(energy, unit=' %')} |")
-            summary.append(f"against {rival} at budget {b if b is not None else 'ψ'}: test top-1 {_est(acc)}, "
-                           f"latency at equal accuracy {_est(lat, unit=' %')}, energy {_est(energy, unit=' %')}")
+            table.append(
+                f"| {rival} | {b if b is not None else 'ψ'} | {_est(acc)} | {_est(lat, unit=' %')} | {_est(energy, unit=' %')} |"
+            )
+            summary.append(
+                f"against {rival} at budget {b if b is not None else 'ψ'}: test top-1 {_est(acc)}, "
+                f"latency at equal accuracy {_est(lat, unit=' %')}, energy {_est(energy, unit=' %')}"
+            )
     return table, summary
 
 
@@ -95,8 +112,11 @@ def _anchor(refs: dict, seeds: list[int]) -> Cell | None:
     if any(s not in refs or refs[s]["stale"] for s in seeds):
         return None
     rs = [refs[s] for s in seeds]
-    return Cell(np.stack([unpack(r["test"]["correct"], r["test"]["n"]) for r in rs]),
-                np.array([r["returned"]["latency_s"] for r in rs]), np.array([r["returned"]["energy_j"] for r in rs]))
+    return Cell(
+        np.stack([unpack(r["test"]["correct"], r["test"]["n"]) for r in rs]),
+        np.array([r["returned"]["latency_s"] for r in rs]),
+        np.array([r["returned"]["energy_j"] for r in rs]),
+    )
 
 
 def report(records: list[dict], strategies: list[str]) -> tuple[str, str]:
@@ -107,10 +127,12 @@ def report(records: list[dict], strategies: list[str]) -> tuple[str, str]:
     body, readme = [], []
     stale = sum(r["stale"] for r in records)
     commits = sorted({r["commit"] for r in records})
-    body.append(f"{len(records)} records ({stale} stale), commits {', '.join(commits) or 'none'}; protocol: "
-                "benchmarks/PROTOCOL.md. Intervals: 95 %, paired bootstrap over test images and seeds (2000 resamples). "
-                f"The paper reports {PAPER['latency_s']} % latency and {PAPER['energy_j']} % energy for AutoQ against HAQ "
-                "at equal accuracy (ImageNet).")
+    body.append(
+        f"{len(records)} records ({stale} stale), commits {', '.join(commits) or 'none'}; protocol: "
+        "benchmarks/PROTOCOL.md. Intervals: 95 %, paired bootstrap over test images and seeds (2000 resamples). "
+        f"The paper reports {PAPER['latency_s']} % latency and {PAPER['energy_j']} % energy for AutoQ against HAQ "
+        "at equal accuracy (ImageNet)."
+    )
     for (model, hw, mode, tier), group in sorted(cells.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
         budgets = sorted({b for s in group.values() for b in s}, key=lambda b: -1 if b is None else b)
         seeds = sorted({seed for s in group.values() for b in s.values() for seed in b})
@@ -119,8 +141,13 @@ def report(records: list[dict], strategies: list[str]) -> tuple[str, str]:
         anchor = _anchor(ref, seeds) if mode == "resource" else None
         float_top1 = np.mean([ref[s]["float"]["top1"] for s in seeds if s in ref]) if ref else float("nan")
         acc8 = np.mean([ref[s]["test"]["top1"] for s in seeds if s in ref]) if ref else float("nan")
-        body += ["", f"### {model}, {hw} accelerator, {mode} mode, tier `{tier}`", "",
-                 f"Float test top-1 {100 * float_top1:.2f} %, uniform 8-bit (calibrated) {100 * acc8:.2f} %; seeds {seeds}.", ""]
+        body += [
+            "",
+            f"### {model}, {hw} accelerator, {mode} mode, tier `{tier}`",
+            "",
+            f"Float test top-1 {100 * float_top1:.2f} %, uniform 8-bit (calibrated) {100 * acc8:.2f} %; seeds {seeds}.",
+            "",
+        ]
         body += _strategy_rows(group, budgets, seeds, order)
         table, summary = _comparisons(group, budgets, seeds, anchor)
         if len(table) > 2:
@@ -147,8 +174,10 @@ def write_report(root: Path, results: Path, readme: Path, strategies: dict, mode
     body, block = report(records, list(strategies))
     dates = sorted({r["date"] for r in records})
     machines = sorted({r["machine"] for r in records})
-    section = (f"## The comparison of PROTOCOL.md (benchmarks/paper_comparison.py)\n\n- command: `{COMMAND}`\n"
-               f"- dates of the records: {', '.join(dates) or 'none'}\n- machines: {'; '.join(machines) or 'none'}\n\n{body}")
+    section = (
+        f"## The comparison of PROTOCOL.md (benchmarks/paper_comparison.py)\n\n- command: `{COMMAND}`\n"
+        f"- dates of the records: {', '.join(dates) or 'none'}\n- machines: {'; '.join(machines) or 'none'}\n\n{body}"
+    )
     _replace_block(results, "comparison", section)
     _replace_block(readme, "comparison", block)
     print(section)

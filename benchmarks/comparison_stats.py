@@ -7,8 +7,8 @@ and applies the same draw to every strategy, so that differences are paired.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -72,8 +72,9 @@ def ratio_at(a: list[tuple[float, float]], b: list[tuple[float, float]], accurac
     return ca / cb - 1 if cb > 0 else float("nan")
 
 
-def paired_bootstrap(statistic: Callable[[np.ndarray, np.ndarray], float], n_seeds: int, n_images: int,
-                     resamples: int = 2000, seed: int = 0) -> Estimate:
+def paired_bootstrap(
+    statistic: Callable[[np.ndarray, np.ndarray], float], n_seeds: int, n_images: int, resamples: int = 2000, seed: int = 0
+) -> Estimate:
     """``statistic(seeds, images)`` on the full sample and its 95 % percentile interval over resamples
     that draw seeds and images with replacement."""
     rng = np.random.default_rng(seed)

@@ -94,10 +94,7 @@ def payoff_lines() -> list[str]:
 
 def random_policies(layers, n: int, seed: int = 0):
     rng = np.random.default_rng(seed)
-    return [
-        ([rng.integers(1, 9, l.c_out) for l in layers], [int(a) for a in rng.integers(2, 9, len(layers))])
-        for _ in range(n)
-    ]
+    return [([rng.integers(1, 9, l.c_out) for l in layers], [int(a) for a in rng.integers(2, 9, len(layers))]) for _ in range(n)]
 
 
 def rate(model: CostModel, policies, seconds: float) -> tuple[float, float]:
@@ -135,8 +132,7 @@ def main() -> None:
         "",
     ]
     lines += [
-        "| model | layers | kernels | accelerator | kernels sorted | evaluations/s (CPU) | evaluations/s (wall) "
-        "| target |",
+        "| model | layers | kernels | accelerator | kernels sorted | evaluations/s (CPU) | evaluations/s (wall) | target |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name in ("resnet18", "resnet50"):
@@ -156,16 +152,13 @@ def main() -> None:
     lines += [
         "Kernel-wise: every kernel's weight bits drawn uniformly from 1..8 (seed 0), activations at 4 bits.",
         "",
-        "| model | accelerator | policy | latency ms | energy mJ | compute / buffers / DRAM / static mJ "
-        "| utilisation |",
+        "| model | accelerator | policy | latency ms | energy mJ | compute / buffers / DRAM / static mJ | utilisation |",
         "|---|---|---|---|---|---|---|",
     ]
     for name in ("resnet20", "resnet18"):
         layers = model_layers(name)
         rng = np.random.default_rng(0)
-        kernelwise = Policy(
-            {l.name: rng.integers(1, 9, l.c_out) for l in layers}, {l.name: 4 for l in layers}
-        )
+        kernelwise = Policy({l.name: rng.integers(1, 9, l.c_out) for l in layers}, {l.name: 4 for l in layers})
         for kind in ("temporal", "spatial"):
             cases = [(f"uniform {b}/{b}", Policy.uniform(layers, b, b), True) for b in (8, 4, 2)]
             cases += [("kernel-wise, sorted", kernelwise, True), ("kernel-wise, unsorted", kernelwise, False)]

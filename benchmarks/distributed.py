@@ -31,18 +31,44 @@ def run(procs: int, out: Path, args) -> dict:
     cores = os.cpu_count() or 1
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, cores // procs))}
     cli = [
-        "search", "--model", "resnet20", "--weights", str(weights), "--dataset", "cifar10-subset", "--agent", "autoq",
-        "--episodes", str(args.episodes), "--agent-warmup-episodes", str(args.episodes), "--reward-size", str(args.reward_size),
-        "--calib-size", "128", "--quiet", "--finetune", "--finetune-epochs", "1", "--out", str(out),
+        "search",
+        "--model",
+        "resnet20",
+        "--weights",
+        str(weights),
+        "--dataset",
+        "cifar10-subset",
+        "--agent",
+        "autoq",
+        "--episodes",
+        str(args.episodes),
+        "--agent-warmup-episodes",
+        str(args.episodes),
+        "--reward-size",
+        str(args.reward_size),
+        "--calib-size",
+        "128",
+        "--quiet",
+        "--finetune",
+        "--finetune-epochs",
+        "1",
+        "--out",
+        str(out),
     ]
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={procs}", "-m", "autoq"]
     subprocess.run(launcher + cli, env=env, check=True, capture_output=True)
     rows = read_rows(out / "episodes.csv")[1:]
     ft = read_rows(out / "finetune.csv")[0]
     acc = json.loads((out / "finetune.json").read_text())
-    return {"procs": procs, "threads": max(1, cores // procs), "episode_s": statistics.fmean(r["episode_s"] for r in rows),
-            "eval_s": statistics.fmean(r["eval_s"] for r in rows), "epoch_s": ft["seconds"], "top1": acc["top1"],
-            "rewards": [r["reward"] for r in read_rows(out / "episodes.csv")]}
+    return {
+        "procs": procs,
+        "threads": max(1, cores // procs),
+        "episode_s": statistics.fmean(r["episode_s"] for r in rows),
+        "eval_s": statistics.fmean(r["eval_s"] for r in rows),
+        "epoch_s": ft["seconds"],
+        "top1": acc["top1"],
+        "rewards": [r["reward"] for r in read_rows(out / "episodes.csv")],
+    }
 
 
 def main() -> None:
@@ -63,8 +89,10 @@ def main() -> None:
         "|---|---|---|---|---|---|",
     ]
     for r in results:
-        lines.append(f"| {r['procs']} | {r['threads']} | {r['episode_s']:.2f} | {r['eval_s']:.2f} | {r['epoch_s']:.2f} | "
-                     f"{results[0]['episode_s'] / r['episode_s']:.2f} |")
+        lines.append(
+            f"| {r['procs']} | {r['threads']} | {r['episode_s']:.2f} | {r['eval_s']:.2f} | {r['epoch_s']:.2f} | "
+            f"{results[0]['episode_s'] / r['episode_s']:.2f} |"
+        )
     body = "\n".join(lines)
     print(body)
     record("distributed", "Distributed search and finetuning, 1 against 2 processes (benchmarks/distributed.py)", body)

@@ -46,10 +46,17 @@ def main() -> None:
         attach_data(work, "cifar10-jpeg")
         model = work.model.to(device)
         acc = {s: evaluate(model, iterate_batches(getattr(work.splits, s), 500), device).top1 for s in ("test", "holdout")}
-        lines.append(f"| {name} | {100 * acc['test']:.2f} | {exp_test:.2f} | {100 * acc['holdout']:.2f} | {exp_hold:.2f} | "
-                     f"{time.perf_counter() - t:.0f} |")
+        lines.append(
+            f"| {name} | {100 * acc['test']:.2f} | {exp_test:.2f} | {100 * acc['holdout']:.2f} | {exp_hold:.2f} | "
+            f"{time.perf_counter() - t:.0f} |"
+        )
         print(lines[-1], flush=True)
-    record("float_accuracy", "Float accuracy of the JPEG CIFAR-10 bench (benchmarks/float_accuracy.py)", "\n".join(lines), results=args.results)
+    record(
+        "float_accuracy",
+        "Float accuracy of the JPEG CIFAR-10 bench (benchmarks/float_accuracy.py)",
+        "\n".join(lines),
+        results=args.results,
+    )
 
 
 if __name__ == "__main__":

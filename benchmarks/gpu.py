@@ -26,20 +26,35 @@ from autoq.search import FinetuneConfig, SearchConfig, search  # noqa: E402
 def measure(device: str, args, amp: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = SearchConfig(
-            model="resnet18", dataset="synthetic", reward_size=args.reward_size, calib_size=64, batch_size=128,
-            episodes=args.episodes, agent="autoq", agent_options={"warmup_episodes": args.episodes}, device=device, out=tmp,
-            finetune=True, finetune_options=FinetuneConfig(epochs=1, train_batch_size=64, amp=amp),
+            model="resnet18",
+            dataset="synthetic",
+            reward_size=args.reward_size,
+            calib_size=64,
+            batch_size=128,
+            episodes=args.episodes,
+            agent="autoq",
+            agent_options={"warmup_episodes": args.episodes},
+            device=device,
+            out=tmp,
+            finetune=True,
+            finetune_options=FinetuneConfig(epochs=1, train_batch_size=64, amp=amp),
         )
         t = time.perf_counter()
         result = search(cfg, progress=False)
         total = time.perf_counter() - t
     rows = result.episodes
     return {
-        "device": device + (" + bf16 finetune" if amp else ""), "name": torch.cuda.get_device_name() if device.startswith("cuda") else f"{torch.get_num_threads()} CPU threads",
-        "first_s": rows[0]["episode_s"], "episode_s": statistics.fmean(r["episode_s"] for r in rows[1:]),
-        "eval_s": statistics.fmean(r["eval_s"] for r in rows[1:]), "agent_s": statistics.fmean(r["agent_s"] for r in rows[1:]),
-        "epoch_s": result.finetune.history[0]["seconds"], "train_images": 1536 - args.reward_size - 64, "total_s": total,
-        "accuracies": [r["accuracy"] for r in rows], "finetuned_top1": result.finetune.top1,
+        "device": device + (" + bf16 finetune" if amp else ""),
+        "name": torch.cuda.get_device_name() if device.startswith("cuda") else f"{torch.get_num_threads()} CPU threads",
+        "first_s": rows[0]["episode_s"],
+        "episode_s": statistics.fmean(r["episode_s"] for r in rows[1:]),
+        "eval_s": statistics.fmean(r["eval_s"] for r in rows[1:]),
+        "agent_s": statistics.fmean(r["agent_s"] for r in rows[1:]),
+        "epoch_s": result.finetune.history[0]["seconds"],
+        "train_images": 1536 - args.reward_size - 64,
+        "total_s": total,
+        "accuracies": [r["accuracy"] for r in rows],
+        "finetuned_top1": result.finetune.top1,
     }
 
 
@@ -54,7 +69,9 @@ def agreement(devices: list[str], model: str = "resnet18", dataset: str = "synth
 
     work = attach_data(build_model(model), dataset, calib_size=64, reward_size=images)
     rng = np.random.default_rng(0)
-    policy = Policy({l.name: rng.integers(2, 9, l.c_out) for l in work.layers}, {l.name: int(rng.integers(4, 9)) for l in work.layers})
+    policy = Policy(
+        {l.name: rng.integers(2, 9, l.c_out) for l in work.layers}, {l.name: int(rng.integers(4, 9)) for l in work.layers}
+    )
     outputs = {}
     for name in devices:
         device = resolve_device(name)
@@ -65,8 +82,11 @@ def agreement(devices: list[str], model: str = "resnet18", dataset: str = "synth
     a, b = (outputs[d] for d in devices[:2])
     same = float((a.argmax(1) == b.argmax(1)).float().mean())
     rel = float((a - b).abs().max() / a.abs().max())
-    return (f"{model} on {dataset}, a kernel-wise policy (weights 2..8 bits per kernel, activations 4..8 per layer), {images} images: "
-            f"top-1 predictions equal on {100 * same:.1f} % of images, largest logit difference {rel:.1e} of the largest logit.")
+    return (
+        f"{model} on {dataset}, a kernel-wise policy (weights 2..8 bits per kernel, activations 4..8 per layer), "
+        f"{images} images: "
+        f"top-1 predictions equal on {100 * same:.1f} % of images, largest logit difference {rel:.1e} of the largest logit."
+    )
 
 
 def main() -> None:
@@ -87,22 +107,33 @@ def main() -> None:
         "|---|---|---|---|---|---|",
     ]
     for r in results + ([amp] if amp else []):
-        lines.append(f"| {r['device']} ({r['name']}) | {r['first_s']:.2f} | {r['episode_s']:.2f} | {r['eval_s']:.2f} | "
-                     f"{r['agent_s']:.2f} | {r['epoch_s']:.2f} |")
+        lines.append(
+            f"| {r['device']} ({r['name']}) | {r['first_s']:.2f} | {r['episode_s']:.2f} | {r['eval_s']:.2f} | "
+            f"{r['agent_s']:.2f} | {r['epoch_s']:.2f} |"
+        )
     if len(results) == 2:
         a, b = results
-        lines += ["", f"{b['device']} / {a['device']} time: episode {b['episode_s'] / a['episode_s']:.1f}x, "
-                  f"finetune epoch {b['epoch_s'] / a['epoch_s']:.1f}x. Reward-split accuracies of every episode equal on both: "
-                  f"{a['accuracies'] == b['accuracies']} ({a['accuracies']} / {b['accuracies']}); finetuned test top-1 "
-                  f"{100 * a['finetuned_top1']:.2f} % / {100 * b['finetuned_top1']:.2f} % (bfloat16 autocast off)."]
+        lines += [
+            "",
+            f"{b['device']} / {a['device']} time: episode {b['episode_s'] / a['episode_s']:.1f}x, "
+            f"finetune epoch {b['epoch_s'] / a['epoch_s']:.1f}x. Reward-split accuracies of every episode equal on both: "
+            f"{a['accuracies'] == b['accuracies']} ({a['accuracies']} / {b['accuracies']}); finetuned test top-1 "
+            f"{100 * a['finetuned_top1']:.2f} % / {100 * b['finetuned_top1']:.2f} % (bfloat16 autocast off).",
+        ]
     if amp:
         a = results[0]
-        lines += ["", f"bfloat16 autocast finetuning on {a['device']}: epoch {a['epoch_s'] / amp['epoch_s']:.2f}x faster than float32; "
-                  f"search episodes unchanged (reward-split accuracies equal: {a['accuracies'] == amp['accuracies']}); finetuned test "
-                  f"top-1 {100 * amp['finetuned_top1']:.2f} % against {100 * a['finetuned_top1']:.2f} %."]
+        lines += [
+            "",
+            f"bfloat16 autocast finetuning on {a['device']}: epoch {a['epoch_s'] / amp['epoch_s']:.2f}x faster than float32; "
+            f"search episodes unchanged (reward-split accuracies equal: {a['accuracies'] == amp['accuracies']}); finetuned test "
+            f"top-1 {100 * amp['finetuned_top1']:.2f} % against {100 * a['finetuned_top1']:.2f} %.",
+        ]
     if len(args.devices) >= 2:
-        lines += ["", "- " + agreement(args.devices) + " (random weights: near-equal logits make ties)",
-                  "- " + agreement(args.devices, "digits-cnn", "digits", 500) + " (the trained embedded default)"]
+        lines += [
+            "",
+            "- " + agreement(args.devices) + " (random weights: near-equal logits make ties)",
+            "- " + agreement(args.devices, "digits-cnn", "digits", 500) + " (the trained embedded default)",
+        ]
     body = "\n".join(lines)
     print(body)
     record("gpu", "GPU against CPU: ResNet-18 episode and finetuning epoch (benchmarks/gpu.py)", body, results=args.results)

@@ -5,7 +5,8 @@ fraction of the 8-bit model's latency) the layer-wise and the kernel-wise progra
 every uniform policy on the budget's frontier (for each activation width, the widest weights that
 fit); the uniform policy with the best holdout (reward-split) top-1 is "best uniform". All are
 scored on the search's reward split (the class-balanced holdout subset) and on the first
-``--test-size`` test images (evenly spaced: the set is stored class by class). Results go to ``benchmarks/RESULTS.md`` (section ``ilp``).
+``--test-size`` test images (evenly spaced: the set is stored class by class).
+Results go to ``benchmarks/RESULTS.md`` (section ``ilp``).
 
     python benchmarks/ilp.py                                   # resnet20 and mobilenet_v2-cifar, full test set
     python benchmarks/ilp.py --models resnet20 --test-size 2000
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from _results import RESULTS, record
 
+from autoq.config import SearchConfig
 from autoq.data import iterate_batches
 from autoq.data.paths import shared_dir
 from autoq.engine.distributed import init_distributed
@@ -31,7 +33,6 @@ from autoq.errors import AutoQError
 from autoq.hardware import CostModel, load_accelerator
 from autoq.quant import Policy, calibrate, set_policy
 from autoq.search.budget import Budget, BudgetSpec
-from autoq.config import SearchConfig
 from autoq.search.environment import Outcome, QuantEnv
 from autoq.search.ilp import layer_sensitivity, resource_solution
 from autoq.search.program import all_candidates
@@ -47,8 +48,14 @@ def workload_env(name: str, hw: str, args) -> tuple[SearchConfig, QuantEnv]:
     settings = dict(MODELS[name])
     if "weights" in settings:
         settings["weights"] = str(shared_dir() / settings["weights"])
-    cfg = SearchConfig(**settings, dataset="cifar10-jpeg", hardware=hw, device=args.device, reward_size=args.reward_size,
-                       sensitivity_images=args.sensitivity_images)
+    cfg = SearchConfig(
+        **settings,
+        dataset="cifar10-jpeg",
+        hardware=hw,
+        device=args.device,
+        reward_size=args.reward_size,
+        sensitivity_images=args.sensitivity_images,
+    )
     work = build_workload(cfg)
     ctx = init_distributed(cfg.device)
     env = QuantEnv(work, cfg, CostModel(work.layers, load_accelerator(hw)), ctx)
@@ -93,8 +100,16 @@ def cell(env: QuantEnv, cands: dict, budget: Budget, ref8: Outcome) -> list[dict
         assert budget.met(s), f"{what} exceeds the budget"
         w = np.concatenate(list(policy.weight_bits.values()))
         label = f"{what} (w{int(w[0])}/a{policy.act_bits[env.layers[0].name]})" if what == "best uniform" else what
-        out.append({"policy": label, "latency": s.latency_s / ref8.latency_s, "holdout": s.accuracy, "test": test_top1(env, policy),
-                    "w": s.avg_w_bits, "a": s.avg_a_bits})
+        out.append(
+            {
+                "policy": label,
+                "latency": s.latency_s / ref8.latency_s,
+                "holdout": s.accuracy,
+                "test": test_top1(env, policy),
+                "w": s.avg_w_bits,
+                "a": s.avg_a_bits,
+            }
+        )
     return out
 
 
@@ -119,11 +134,16 @@ def main() -> None:
             ref8 = env.score(Policy.uniform(env.layers, 8, 8))
             sens = sens or layer_sensitivity(cfg, env)
             space = SearchSpace(env.layers, (cfg.w_min, cfg.w_max), (cfg.a_min, cfg.a_max), {})
-            cands = {"layer": all_candidates(space, sens, env.cost_model, 1),
-                     "kernel": all_candidates(space, sens, env.cost_model, args.kernel_groups)}
+            cands = {
+                "layer": all_candidates(space, sens, env.cost_model, 1),
+                "kernel": all_candidates(space, sens, env.cost_model, args.kernel_groups),
+            }
             fl = test_top1(env, None)
             lines.append(f"| {name} | {hw} | float | float32 | | | {100 * fl:.2f} | |")
-            lines.append(f"| {name} | {hw} | 1.0 | uniform 8/8 | 1.000 | {100 * ref8.accuracy:.2f} | {100 * test_top1(env, Policy.uniform(env.layers, 8, 8)):.2f} | 8.00 / 8.00 |")
+            lines.append(
+                f"| {name} | {hw} | 1.0 | uniform 8/8 | 1.000 | {100 * ref8.accuracy:.2f} | "
+                f"{100 * test_top1(env, Policy.uniform(env.layers, 8, 8)):.2f} | 8.00 / 8.00 |"
+            )
             for frac in args.budgets:
                 budget = Budget(BudgetSpec.parse(f"latency={frac}"), env.cost_model, space, ref8)
                 try:
@@ -132,14 +152,31 @@ def main() -> None:
                     lines.append(f"| {name} | {hw} | {frac} | infeasible: {str(e).split('; ')[-1]} | | | | |")
                     continue
                 for r in cell(env, cands, budget, ref8):
-                    lines.append(f"| {name} | {hw} | {frac} | {r['policy']} | {r['latency']:.3f} | {100 * r['holdout']:.2f} | {100 * r['test']:.2f} | {r['w']:.2f} / {r['a']:.2f} |")
+                    lines.append(
+                        f"| {name} | {hw} | {frac} | {r['policy']} | {r['latency']:.3f} | {100 * r['holdout']:.2f} | "
+                        f"{100 * r['test']:.2f} | {r['w']:.2f} / {r['a']:.2f} |"
+                    )
                 print("\n".join(lines[-3:]), flush=True)
-    head = ("| model | accelerator | latency budget (of 8-bit) | policy | latency (of 8-bit) | holdout top-1 % | test top-1 % | avg bits w / a |\n"
-            "|---|---|---|---|---|---|---|---|")
-    body = (f"Reward split: {args.reward_size} class-balanced holdout images; test: {args.test_size} of the 10,000 "
-            f"test images, evenly spaced (the set is stored class by class); sensitivity from {args.sensitivity_images} calibration images; kernel-wise = {args.kernel_groups} kernel "
-            f"groups per layer; bits w 1..8, a 2..8, no finetuning. Total {(time.time() - t0) / 60:.1f} min.\n\n" + head + "\n" + "\n".join(lines))
-    record("ilp", "Integer program (layer-wise, kernel-wise) vs the best uniform policy at latency budgets", body, results=args.results)
+    head = (
+        "| model | accelerator | latency budget (of 8-bit) | policy | latency (of 8-bit) | holdout top-1 % | test top-1 % "
+        "| avg bits w / a |\n"
+        "|---|---|---|---|---|---|---|---|"
+    )
+    body = (
+        f"Reward split: {args.reward_size} class-balanced holdout images; test: {args.test_size} of the 10,000 "
+        f"test images, evenly spaced (the set is stored class by class); sensitivity from {args.sensitivity_images} "
+        f"calibration images; kernel-wise = {args.kernel_groups} kernel "
+        f"groups per layer; bits w 1..8, a 2..8, no finetuning. Total {(time.time() - t0) / 60:.1f} min.\n\n"
+        + head
+        + "\n"
+        + "\n".join(lines)
+    )
+    record(
+        "ilp",
+        "Integer program (layer-wise, kernel-wise) vs the best uniform policy at latency budgets",
+        body,
+        results=args.results,
+    )
 
 
 if __name__ == "__main__":

@@ -90,8 +90,14 @@ def run_measured(model: str, config: str, seed: int, episodes: int, budget: floa
     seconds = time.perf_counter() - t0
     greedy = task.run_episode(agent, explore=False)
     return {
-        "task": f"measured:{model}", "config": config, "seed": seed, "episodes": episodes, "rewards": rewards,
-        "final_reward": greedy.reward, "best_reward": max(rewards), "seconds": seconds,
+        "task": f"measured:{model}",
+        "config": config,
+        "seed": seed,
+        "episodes": episodes,
+        "rewards": rewards,
+        "final_reward": greedy.reward,
+        "best_reward": max(rewards),
+        "seconds": seconds,
         "latency_ratio": task.latency(greedy.w_bits, greedy.a_bits) / task.latency_ref(),
     }
 
@@ -111,15 +117,33 @@ def run_bench(model: str, config: str, seed: int, episodes: int, device: str, re
     kw = BENCH_MODELS[model]
     t0 = time.perf_counter()
     result = search(
-        dataset="cifar10-jpeg", agent=name, agent_options=options, episodes=episodes, seed=seed, device=device,
-        mode="resource", budget="latency=0.5", hardware="temporal", reward_metric=reward_metric,
-        out=str(out / f"{model}-{config}-seed{seed}"), progress=False, **kw,
+        dataset="cifar10-jpeg",
+        agent=name,
+        agent_options=options,
+        episodes=episodes,
+        seed=seed,
+        device=device,
+        mode="resource",
+        budget="latency=0.5",
+        hardware="temporal",
+        reward_metric=reward_metric,
+        out=str(out / f"{model}-{config}-seed{seed}"),
+        progress=False,
+        **kw,
     )
     seconds = time.perf_counter() - t0
-    record = {"task": f"bench:{model}", "config": config, "seed": seed, "episodes": episodes, "seconds": seconds,
-              "reward_metric": reward_metric, "device": device,
-              "rewards": [float(e["reward"]) for e in result.episodes], "final_reward": float(result.best.get("reward", float("nan"))),
-              "best_reward": float(result.best.get("reward", float("nan")))}
+    record = {
+        "task": f"bench:{model}",
+        "config": config,
+        "seed": seed,
+        "episodes": episodes,
+        "seconds": seconds,
+        "reward_metric": reward_metric,
+        "device": device,
+        "rewards": [float(e["reward"]) for e in result.episodes],
+        "final_reward": float(result.best.get("reward", float("nan"))),
+        "best_reward": float(result.best.get("reward", float("nan"))),
+    }
     if result.best_policy is not None:
         work = build_model(kw["model"], kw.get("weights"), kw.get("pretrained", False))
         attach_data(work, "cifar10-jpeg", seed=seed)
@@ -137,7 +161,9 @@ def run_job(job: dict) -> dict:
     elif job["config"] == "prior":
         raise SystemExit("the 'prior' configuration runs on the measured task only")
     else:
-        rec = run_bench(model, job["config"], job["seed"], job["episodes"], job["device"], job["reward_metric"], Path(job["records"]) / "runs")
+        rec = run_bench(
+            model, job["config"], job["seed"], job["episodes"], job["device"], job["reward_metric"], Path(job["records"]) / "runs"
+        )
     path = Path(job["records"]) / f"{job['task'].replace(':', '_')}-{job['config']}-seed{job['seed']}.json"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(rec))
@@ -152,10 +178,17 @@ def table(records: list[dict], optimum: dict[str, dict]) -> str:
         opt = optimum.get(task)
         episodes = sorted({r["episodes"] for r in records if r["task"] == task})
         metric = sorted({r.get("reward_metric", "kl") for r in records if r["task"] == task and r["task"].startswith("bench:")})
-        head = f"**{task}**, {'/'.join(map(str, episodes))} episodes a run" + (f", reward metric {'/'.join(metric)}" if metric else "")
+        head = f"**{task}**, {'/'.join(map(str, episodes))} episodes a run" + (
+            f", reward metric {'/'.join(metric)}" if metric else ""
+        )
         head += f"; exact optimum reward {opt['kernel']:.4f} (kernel-wise), {opt['layer']:.4f} (layer-wise)" if opt else ""
-        lines += [head, "", "| config | seeds | final reward | spread (max-min) | best seen | KL / optimal KL | holdout top-1 | test top-1 | s/run |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            head,
+            "",
+            "| config | seeds | final reward | spread (max-min) | best seen | KL / optimal KL | holdout top-1 | test top-1 "
+            "| s/run |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for config in CONFIGS:
             rs = [r for r in records if r["task"] == task and r["config"] == config]
             if not rs:
@@ -166,8 +199,11 @@ def table(records: list[dict], optimum: dict[str, dict]) -> str:
             t = [r["test_top1"] for r in rs if "test_top1" in r]
             pct = lambda v: f"{100 * np.mean(v):.2f} % (±{100 * (max(v) - min(v)) / 2:.2f})" if v else "-"  # noqa: E731
             times = f"{f.mean() / opt['kernel']:.2f}" if opt else "-"  # the measured task's reward is -KL
-            lines.append(f"| {config} | {len(rs)} | {f.mean():.4f} | {f.max() - f.min():.4f} | {b.mean():.4f} | {times} | {pct(h)} | {pct(t)} | "
-                         f"{np.mean([r['seconds'] for r in rs]):.0f} |")
+            lines.append(
+                f"| {config} | {len(rs)} | {f.mean():.4f} | {f.max() - f.min():.4f} | {b.mean():.4f} | {times} | "
+                f"{pct(h)} | {pct(t)} | "
+                f"{np.mean([r['seconds'] for r in rs]):.0f} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -185,13 +221,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reward-metric", default="top1", choices=("top1", "loss", "kl"))
     ap.add_argument("--records", default=str(HERE / "llc_ablation"))
     ap.add_argument("--no-results", action="store_true")
-    ap.add_argument("--table-only", action="store_true", help="run nothing: rebuild the table from the records already in --records")
+    ap.add_argument(
+        "--table-only", action="store_true", help="run nothing: rebuild the table from the records already in --records"
+    )
     args = ap.parse_args(argv)
     tasks = list(args.tasks) if args.models is None else [f"{k}:{m}" for m in args.models for k in ("measured", "bench")]
     Path(args.records).mkdir(parents=True, exist_ok=True)
-    jobs = [dict(task=t, config=c, seed=s, episodes=args.episodes, budget=args.budget, device=args.device,
-                 reward_metric=args.reward_metric, records=args.records)
-            for t in tasks for s in range(args.seeds) for c in args.configs]
+    jobs = [
+        dict(
+            task=t,
+            config=c,
+            seed=s,
+            episodes=args.episodes,
+            budget=args.budget,
+            device=args.device,
+            reward_metric=args.reward_metric,
+            records=args.records,
+        )
+        for t in tasks
+        for s in range(args.seeds)
+        for c in args.configs
+    ]
     t0 = time.perf_counter()
     if args.table_only:
         records = [json.loads(p.read_text()) for p in sorted(Path(args.records).glob("*.json"))]
@@ -211,11 +261,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_results:
         from _results import record
 
-        done = f"{len(records)} runs" if args.table_only else f"{len(jobs)} runs, {args.jobs} processes, {time.perf_counter() - t0:.0f} s in all"
-        body = (f"{done}. Final reward: the greedy policy after the last episode (measured task, reward = -KL) or the "
-                "returned policy, the best within the budget (real bench: temporal accelerator, latency budget 0.5, reward "
-                "on the holdout subset by the metric named); spread: max - min over seeds; top-1: mean (± half the range "
-                "over seeds) of the returned policy without finetuning, holdout on all 5,000 images, test on all 10,000.\n\n" + text)
+        done = (
+            f"{len(records)} runs"
+            if args.table_only
+            else f"{len(jobs)} runs, {args.jobs} processes, {time.perf_counter() - t0:.0f} s in all"
+        )
+        body = (
+            f"{done}. Final reward: the greedy policy after the last episode (measured task, reward = -KL) or the "
+            "returned policy, the best within the budget (real bench: temporal accelerator, latency budget 0.5, reward "
+            "on the holdout subset by the metric named); spread: max - min over seeds; top-1: mean (± half the range "
+            "over seeds) of the returned policy without finetuning, holdout on all 5,000 images, test on all 10,000.\n\n" + text
+        )
         record("llc_ablation", "Low-level controller ablation (benchmarks/llc_ablation.py)", body)
     return 0
 

@@ -110,6 +110,7 @@ def forward_capture(model, mods, x):
     """Float logits with every layer's input and output kept (gradients retained for the Fisher passes)."""
     ins, outs, hooks = [None] * len(mods), [None] * len(mods), []
     for i, m in enumerate(mods):
+
         def pre(mod, args, i=i):
             a = args[0].clone()  # a node of its own: its gradient is this layer's share alone
             a.retain_grad()
@@ -199,7 +200,10 @@ class Quantizer:
         self.clips, self.signed = clips, signed
 
     def kl(self, x, ref_logp, w_bits: dict | None = None, a_bits: dict | None = None) -> float:
-        """Mean KL(float || quantized) per image; ``w_bits``: {layer: bits array [c_out] (0 = float)}, ``a_bits``: {layer: bits}."""
+        """Mean KL(float || quantized) per image.
+
+        ``w_bits``: {layer: bits array [c_out] (0 = float)}, ``a_bits``: {layer: bits}.
+        """
         import torch
         import torch.nn.functional as F
 
@@ -217,7 +221,11 @@ class Quantizer:
                     self.mods[i].weight.copy_(w)
                 for i, a in a_bits.items():
                     c, s = float(self.clips[i, a - 2]), bool(self.signed[i])
-                    hooks.append(self.mods[i].register_forward_pre_hook(lambda mod, args, a=a, c=c, s=s: (fake_quant_act(args[0], a, c, s),) + args[1:]))
+                    hooks.append(
+                        self.mods[i].register_forward_pre_hook(
+                            lambda mod, args, a=a, c=c, s=s: (fake_quant_act(args[0], a, c, s),) + args[1:]
+                        )
+                    )
                 logp = F.log_softmax(self.work.model(x).double(), 1)
                 return float(F.kl_div(logp, ref_logp, log_target=True, reduction="sum")) / x.shape[0]
         finally:
@@ -275,10 +283,14 @@ def random_policies(q: Quantizer, work, x, ref_logp, table_w, table_a, n: int, r
     out = []
     for _ in range(n):
         centre = rng.uniform(2.0, 7.0)
-        w = {i: np.clip(np.round(rng.normal(rng.uniform(centre - 1, centre + 1), 1.0, layer.c_out)), 1, 8).astype(np.int64)
-             for i, layer in enumerate(work.layers)}
+        w = {
+            i: np.clip(np.round(rng.normal(rng.uniform(centre - 1, centre + 1), 1.0, layer.c_out)), 1, 8).astype(np.int64)
+            for i, layer in enumerate(work.layers)
+        }
         a = {i: int(np.clip(round(rng.uniform(centre, 8.4)), 2, 8)) for i in range(len(work.layers))}
-        pred = sum(float(table_w[i][np.arange(len(b)), b - 1].sum()) for i, b in w.items()) + sum(float(table_a[i, v - 2]) for i, v in a.items())
+        pred = sum(float(table_w[i][np.arange(len(b)), b - 1].sum()) for i, b in w.items()) + sum(
+            float(table_a[i, v - 2]) for i, v in a.items()
+        )
         meas = q.kl(x, ref_logp, w_bits=w, a_bits=a)
         lat = float(cm.totals([w[i] for i in range(len(w))], [a[i] for i in range(len(a))])[0])
         out.append((pred, meas, lat, float(np.mean(np.concatenate(list(w.values()))))))
@@ -343,18 +355,33 @@ def main(argv: list[str] | None = None) -> int:
         damage_w=np.concatenate(table_w),  # [kernels, 8]: KL increase per image (nats), kernel alone at 1..8 bits
         damage_a=table_a,  # [L, 7]: layer input alone at 2..8 bits
         kernel_stats=np.concatenate(stats),
-        lat_A=A, lat_B=B, lat_ref=float(cm.totals([np.full(layer.c_out, 8) for layer in layers], [8] * len(layers))[0]),
-        policies=np.array(pols), spearman=rho, direct=np.array([(k == "w", i, kk, b, mm, e) for k, i, kk, b, mm, e in rows]),
+        lat_A=A,
+        lat_B=B,
+        lat_ref=float(cm.totals([np.full(layer.c_out, 8) for layer in layers], [8] * len(layers))[0]),
+        policies=np.array(pols),
+        spearman=rho,
+        direct=np.array([(k == "w", i, kk, b, mm, e) for k, i, kk, b, mm, e in rows]),
     )
     os.replace(tmp, out)
     summary = {
-        "model": args.model, "images": args.images, "kernels": int(sum(layer.c_out for layer in layers)), "layers": len(layers),
-        "direct_samples": len(rows), "weight_ratio_measured_over_estimate": {b: [round(v[0], 3), round(v[1], 3), v[2]] for b, v in wc.items()},
+        "model": args.model,
+        "images": args.images,
+        "kernels": int(sum(layer.c_out for layer in layers)),
+        "layers": len(layers),
+        "direct_samples": len(rows),
+        "weight_ratio_measured_over_estimate": {b: [round(v[0], 3), round(v[1], 3), v[2]] for b, v in wc.items()},
         "act_ratio_measured_over_estimate": {a: [round(v[0], 3), round(v[1], 3), v[2]] for a, v in ac.items()},
-        "spearman_summed_vs_measured": round(rho, 3), "policies": args.policies,
+        "spearman_summed_vs_measured": round(rho, 3),
+        "policies": args.policies,
         "policy_kl_range": [round(float(meas.min()), 4), round(float(meas.max()), 4)],
-        "summed_over_measured": [round(float(np.min(pred / meas)), 3), round(float(np.median(pred / meas)), 3), round(float(np.max(pred / meas)), 3)],
-        "latency_fit_worst_rel_error": round(lat_fit_err, 4), "seconds": round(seconds, 1), "fisher_seconds": round(t_fisher, 1),
+        "summed_over_measured": [
+            round(float(np.min(pred / meas)), 3),
+            round(float(np.median(pred / meas)), 3),
+            round(float(np.max(pred / meas)), 3),
+        ],
+        "latency_fit_worst_rel_error": round(lat_fit_err, 4),
+        "seconds": round(seconds, 1),
+        "fisher_seconds": round(t_fisher, 1),
         "table": str(out.relative_to(HERE.parent)) if out.is_relative_to(HERE.parent) else str(out),
     }
     print(json.dumps(summary, indent=1))
@@ -362,7 +389,11 @@ def main(argv: list[str] | None = None) -> int:
         from _results import record
 
         body = f"{torch.get_num_threads()} thread(s), {seconds:.0f} s in all.\n\n```json\n{json.dumps(summary, indent=1)}\n```\n"
-        record(f"measured_task_{args.model}", f"Measured synthetic task: per-kernel damage of {args.model} (benchmarks/measure_damage.py)", body)
+        record(
+            f"measured_task_{args.model}",
+            f"Measured synthetic task: per-kernel damage of {args.model} (benchmarks/measure_damage.py)",
+            body,
+        )
     return 0
 
 

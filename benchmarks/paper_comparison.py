@@ -23,7 +23,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from comparison_records import (  # noqa: E402
-    RECORDS, code_digests, is_stale, load_records, reference_path, record_path, write_cell_record, write_reference,
+    RECORDS,
+    code_digests,
+    is_stale,
+    load_records,
+    record_path,
+    reference_path,
+    write_cell_record,
+    write_reference,
 )
 from comparison_report import write_report  # noqa: E402
 
@@ -46,12 +53,36 @@ STRATEGIES = {  # name -> search flags
 }
 LEARNERS = {"haq", "ddpg-kernel", "hiro", "autoq-paper", "autoq"}
 TIERS = {  # PROTOCOL.md, "Reduced settings"
-    "full": {"episodes": 400, "warmup": None, "reward_size": 500, "finetune_epochs": 10, "budgets": [0.3, 0.5, 0.7],
-             "models": list(MODELS), "hardware": ["temporal", "spatial"], "modes": ["resource", "accuracy"]},
-    "cpu": {"episodes": 30, "warmup": 8, "reward_size": 500, "finetune_epochs": 0, "budgets": [0.5],
-            "models": ["resnet20"], "hardware": ["temporal"], "modes": ["resource"]},
-    "smoke": {"episodes": 2, "warmup": 1, "reward_size": 100, "finetune_epochs": 0, "budgets": [0.5],
-              "models": ["resnet20"], "hardware": ["temporal"], "modes": ["resource"]},
+    "full": {
+        "episodes": 400,
+        "warmup": None,
+        "reward_size": 500,
+        "finetune_epochs": 10,
+        "budgets": [0.3, 0.5, 0.7],
+        "models": list(MODELS),
+        "hardware": ["temporal", "spatial"],
+        "modes": ["resource", "accuracy"],
+    },
+    "cpu": {
+        "episodes": 30,
+        "warmup": 8,
+        "reward_size": 500,
+        "finetune_epochs": 0,
+        "budgets": [0.5],
+        "models": ["resnet20"],
+        "hardware": ["temporal"],
+        "modes": ["resource"],
+    },
+    "smoke": {
+        "episodes": 2,
+        "warmup": 1,
+        "reward_size": 100,
+        "finetune_epochs": 0,
+        "budgets": [0.5],
+        "models": ["resnet20"],
+        "hardware": ["temporal"],
+        "modes": ["resource"],
+    },
 }
 
 
@@ -75,10 +106,31 @@ def search_flags(args, model: str, hw: str, mode: str, budget: float | None, str
     from autoq.data.paths import shared_dir
 
     tier = TIERS[args.tier]
-    flags = [w.format(shared=shared_dir()) for w in MODELS[model]] + STRATEGIES[strategy] + [
-        "--dataset", "cifar10-jpeg", "--hardware", hw, "--mode", mode, "--seed", str(seed), "--episodes", str(tier["episodes"]),
-        "--reward-metric", "kl", "--reward-size", str(tier["reward_size"]), "--device", args.device, "--out", str(run), "--quiet",
-    ]
+    flags = (
+        [w.format(shared=shared_dir()) for w in MODELS[model]]
+        + STRATEGIES[strategy]
+        + [
+            "--dataset",
+            "cifar10-jpeg",
+            "--hardware",
+            hw,
+            "--mode",
+            mode,
+            "--seed",
+            str(seed),
+            "--episodes",
+            str(tier["episodes"]),
+            "--reward-metric",
+            "kl",
+            "--reward-size",
+            str(tier["reward_size"]),
+            "--device",
+            args.device,
+            "--out",
+            str(run),
+            "--quiet",
+        ]
+    )
     if mode == "resource":
         flags += ["--budget", f"latency={budget}"]
     if tier["warmup"] is not None and strategy in LEARNERS:

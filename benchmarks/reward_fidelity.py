@@ -33,12 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from _results import RESULTS, command, machine, record  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from _results import RESULTS, command, machine, record  # noqa: E402
 from autoq.data import iterate_batches  # noqa: E402
 from autoq.data.paths import shared_dir  # noqa: E402
-from autoq.data.splits import balanced_subset, labels_of  # noqa: E402
+from autoq.data.splits import balanced_subset  # noqa: E402
 from autoq.engine.device import resolve_device  # noqa: E402
 from autoq.engine.distributed import DistContext  # noqa: E402
 from autoq.engine.loops import logits_of  # noqa: E402
@@ -107,7 +107,9 @@ class Scorer:
         test = work.splits.test
         step = max(1, len(test) // test_size)
         self.test_idx = np.arange(0, len(test), step)[:test_size]
-        self.test = [(x.to(device), y) for x, y in iterate_batches(torch.utils.data.Subset(test, self.test_idx.tolist()), cfg.batch_size)]
+        self.test = [
+            (x.to(device), y) for x, y in iterate_batches(torch.utils.data.Subset(test, self.test_idx.tolist()), cfg.batch_size)
+        ]
         self.holdout = [(x.to(device), y) for x, y in iterate_batches(work.splits.holdout, cfg.batch_size)]
         self.batch_size = cfg.batch_size
 
@@ -145,7 +147,10 @@ def episode_times(cfg_kw: dict, sizes: list[int], device: str, repeats: int = 2)
             env = QuantEnv(work, cfg, CostModel(work.layers, load_accelerator("temporal")), ctx)
             times = []
             for r in range(repeats + 1):
-                policy = Policy({l.name: rng.integers(2, 9, l.c_out) for l in work.layers}, {l.name: int(rng.integers(2, 9)) for l in work.layers})
+                policy = Policy(
+                    {l.name: rng.integers(2, 9, l.c_out) for l in work.layers},
+                    {l.name: int(rng.integers(2, 9)) for l in work.layers},
+                )
                 t = time.perf_counter()
                 env.score(policy, r)
                 times.append(time.perf_counter() - t)
@@ -177,33 +182,56 @@ def run_model(name: str, args) -> dict:
     for i, (kind, policy) in enumerate(policies):
         hold, test = scorer.score(policy)
         values = metric_values(hold, y_hold, ref_holdout)
-        rows.append({
-            "kind": kind, "latency_rel": cost_model.evaluate(policy).latency_s / lat8,
-            "avg_w_bits": policy.avg_weight_bits(work.layers), "avg_a_bits": policy.avg_act_bits(work.layers),
-            "test_top1": float((test.argmax(1) == y_test).double().mean()),
-            "holdout": {m: np.round(v, 5).tolist() for m, v in values.items()}, "policy": policy.to_dict(),
-        })
-        print(f"{name}: policy {i + 1}/{len(policies)} ({kind}) test {rows[-1]['test_top1']:.4f} "
-              f"latency {rows[-1]['latency_rel']:.2f} [{time.perf_counter() - t0:.0f} s]", flush=True)
+        rows.append(
+            {
+                "kind": kind,
+                "latency_rel": cost_model.evaluate(policy).latency_s / lat8,
+                "avg_w_bits": policy.avg_weight_bits(work.layers),
+                "avg_a_bits": policy.avg_act_bits(work.layers),
+                "test_top1": float((test.argmax(1) == y_test).double().mean()),
+                "holdout": {m: np.round(v, 5).tolist() for m, v in values.items()},
+                "policy": policy.to_dict(),
+            }
+        )
+        print(
+            f"{name}: policy {i + 1}/{len(policies)} ({kind}) test {rows[-1]['test_top1']:.4f} "
+            f"latency {rows[-1]['latency_rel']:.2f} [{time.perf_counter() - t0:.0f} s]",
+            flush=True,
+        )
     finetuned = []
     order = np.argsort([r["test_top1"] for r in rows])
     for k in np.linspace(0, len(rows) - 1, args.finetune).astype(int) if args.finetune else []:
         i = int(order[k])
-        top1 = finetuned_test_top1(work, cfg, Policy.from_dict(rows[i]["policy"], work.layers), args.finetune_steps, args.device, scorer.test_idx)
+        top1 = finetuned_test_top1(
+            work, cfg, Policy.from_dict(rows[i]["policy"], work.layers), args.finetune_steps, args.device, scorer.test_idx
+        )
         finetuned.append({"policy": i, "test_top1_finetuned": top1})
         print(f"{name}: finetuned policy {i}: test {rows[i]['test_top1']:.4f} -> {top1:.4f}", flush=True)
     times = episode_times(cfg_kw, args.sizes, args.device) if args.time else {}
     return {
-        "model": name, "command": command(), "machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M"),
-        "device": args.device, "seed": args.seed, "sizes": args.sizes, "draws": args.draws,
-        "test_images": len(scorer.test_idx), "holdout_labels": y_hold.tolist(),
-        "float": {"test_top1": float((ref_test.argmax(1) == y_test).double().mean()),
-                  "holdout_top1": float((ref_holdout.argmax(1) == y_hold).double().mean())},
-        "finetune_steps": args.finetune_steps, "finetuned": finetuned, "episode_s": times, "policies": rows,
+        "model": name,
+        "command": command(),
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "device": args.device,
+        "seed": args.seed,
+        "sizes": args.sizes,
+        "draws": args.draws,
+        "test_images": len(scorer.test_idx),
+        "holdout_labels": y_hold.tolist(),
+        "float": {
+            "test_top1": float((ref_test.argmax(1) == y_test).double().mean()),
+            "holdout_top1": float((ref_holdout.argmax(1) == y_hold).double().mean()),
+        },
+        "finetune_steps": args.finetune_steps,
+        "finetuned": finetuned,
+        "episode_s": times,
+        "policies": rows,
     }
 
 
 # --- tables from the records -----------------------------------------------------------------------
+
 
 def correlations(rec: dict) -> dict[tuple[str, int], tuple[float, float, float, float]]:
     """(metric, size) -> mean Spearman, mean Kendall, Spearman's spread over draws, and mean Spearman
@@ -234,7 +262,10 @@ def finetuned_correlation(rec: dict, metric: str, size: int) -> float | None:
         return None
     labels = np.asarray(rec["holdout_labels"])
     idx = balanced_subset(labels, size, seed=0) if size < len(labels) else np.arange(len(labels))
-    pre = [reward({m: np.asarray(v) for m, v in rec["policies"][f["policy"]]["holdout"].items()}, metric, idx) for f in rec["finetuned"]]
+    pre = [
+        reward({m: np.asarray(v) for m, v in rec["policies"][f["policy"]]["holdout"].items()}, metric, idx)
+        for f in rec["finetuned"]
+    ]
     post = [f["test_top1_finetuned"] for f in rec["finetuned"]]
     return float(stats.spearmanr(pre, post).statistic)
 
@@ -250,7 +281,8 @@ def table(rec: dict) -> str:
         f"test top-1 {100 * min(tests):.1f}–{100 * max(tests):.1f} %; float {100 * rec['float']['test_top1']:.2f} % test, "
         f"{100 * rec['float']['holdout_top1']:.2f} % holdout) on {rec['test_images']} test images; "
         f"{rec['draws']} seeded class-balanced holdout subsets per size below 5000 (ρ is their mean); "
-        f"the better half: the {int(np.sum(tests >= np.median(tests)))} policies at or above the median test top-1; device {rec['device']}; "
+        f"the better half: the {int(np.sum(tests >= np.median(tests)))} policies at or above the median test top-1; "
+        f"device {rec['device']}; "
         f"recorded {rec['date']} by `{rec['command']}` on {rec['machine']}.",
         "",
         "| metric | images | Spearman ρ (± over draws) | Kendall τ | ρ, better half | ρ after finetuning | evaluation s |",
@@ -261,11 +293,16 @@ def table(rec: dict) -> str:
             rho, tau, sd, rho_good = corr[(metric, size)]
             ft = finetuned_correlation(rec, metric, size)
             t = rec["episode_s"].get(metric, {}).get(str(size)) if rec["episode_s"] else None
-            lines.append(f"| {metric} | {size} | {rho:.3f} (± {sd:.3f}) | {tau:.3f} | {rho_good:.3f} | "
-                         f"{'' if ft is None else f'{ft:.3f}'} | {'' if t is None else f'{t:.2f}'} |")
+            lines.append(
+                f"| {metric} | {size} | {rho:.3f} (± {sd:.3f}) | {tau:.3f} | {rho_good:.3f} | "
+                f"{'' if ft is None else f'{ft:.3f}'} | {'' if t is None else f'{t:.2f}'} |"
+            )
     if rec["finetuned"]:
-        lines += ["", f"Finetuned: {len(rec['finetuned'])} policies spread over the test top-1 range, "
-                      f"{rec['finetune_steps']} SGD steps of 128 training images each (lr 1e-3, momentum 0.9)."]
+        lines += [
+            "",
+            f"Finetuned: {len(rec['finetuned'])} policies spread over the test top-1 range, "
+            f"{rec['finetune_steps']} SGD steps of 128 training images each (lr 1e-3, momentum 0.9).",
+        ]
     return "\n".join(lines)
 
 
@@ -287,8 +324,13 @@ def report(records: Path, results: Path) -> str:
     if not recs:
         raise SystemExit(f"no records in {records}: run the benchmark first")
     body = "\n\n".join(table(r) for r in recs)
-    record("reward_fidelity", "Reward fidelity: reward metric and size against test top-1 (benchmarks/reward_fidelity.py)",
-           body, cmd="python benchmarks/reward_fidelity.py --report-only (tables from benchmarks/records/reward_fidelity/)", results=results)
+    record(
+        "reward_fidelity",
+        "Reward fidelity: reward metric and size against test top-1 (benchmarks/reward_fidelity.py)",
+        body,
+        cmd="python benchmarks/reward_fidelity.py --report-only (tables from benchmarks/records/reward_fidelity/)",
+        results=results,
+    )
     return body
 
 
@@ -301,7 +343,9 @@ def main() -> None:
     p.add_argument("--test-size", type=int, default=10000, help="test images (evenly spaced; 10000 = all)")
     p.add_argument("--finetune", type=int, default=0, help="policies to finetune briefly (0: none)")
     p.add_argument("--finetune-steps", type=int, default=100)
-    p.add_argument("--time", action=argparse.BooleanOptionalAction, default=True, help="time one search evaluation per metric and size")
+    p.add_argument(
+        "--time", action=argparse.BooleanOptionalAction, default=True, help="time one search evaluation per metric and size"
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=250)
     p.add_argument("--seed", type=int, default=0)

@@ -84,7 +84,11 @@ def default_cache(tmp_path_factory):
 
 
 TINY = dict(
-    dataset="digits", calib_size=64, reward_size=200, batch_size=200, episodes=5,
+    dataset="digits",
+    calib_size=64,
+    reward_size=200,
+    batch_size=200,
+    episodes=5,
     agent_options={"warmup_episodes": 2, "hidden": 32, "kernel_updates_per_episode": 8},
 )
 

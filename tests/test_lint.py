@@ -1,4 +1,4 @@
-"""The code passes ruff with the rules configured in pyproject.toml."""
+"""The code passes ruff's linter and formatter with the settings in pyproject.toml."""
 
 from __future__ import annotations
 
@@ -13,13 +13,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_ruff_finds_nothing():
+FOLDERS = ["src", "tests", "benchmarks", "tools"]
+
+
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["check", "format"])
+def test_ruff_finds_nothing(command: list[str]):
     if importlib.util.find_spec("ruff") is None:
         if os.environ.get("AUTOQ_REQUIRE_LINT") == "1":
             pytest.fail("ruff is not installed (pip install -e '.[test]') and AUTOQ_REQUIRE_LINT=1")
         pytest.skip("ruff is not installed (pip install -e '.[test]')")
     done = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", "src", "tests", "benchmarks", "tools"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "ruff", *command, "--no-cache", *FOLDERS],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    assert done.returncode == 0, f"ruff check src tests benchmarks tools:\n{done.stdout}{done.stderr}"
+    fix = "ruff format" if command[0] == "format" else "ruff check --fix"
+    assert done.returncode == 0, f"ruff {' '.join(command)} {' '.join(FOLDERS)} (fix: {fix}):\n{done.stdout}{done.stderr}"

@@ -62,8 +62,14 @@ def main() -> None:
     x, y = data.test.tensors
     with torch.no_grad():
         correct = int((model(x).argmax(1) == y).sum())
-    meta = {**RECIPE, "test_correct": correct, "test_images": len(y), "torch": torch.__version__,
-            "machine": platform.machine(), "train_seconds": round(seconds, 1)}
+    meta = {
+        **RECIPE,
+        "test_correct": correct,
+        "test_images": len(y),
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "train_seconds": round(seconds, 1),
+    }
     save_default_weights(model, args.out, meta)
     print(json.dumps({"out": str(args.out), **meta}))
 

@@ -11,11 +11,10 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
-
-import yaml
+from typing import Any
 
 from autoq.errors import AutoQError
 
@@ -67,7 +66,9 @@ class RunConfig:
     dataset: str | None = setting(None, "data set (default: the model's own)")
     data_dir: str | None = setting(None, "folder of the data set")
     calib_size: int = setting(256, "calibration images (held out of training)")
-    reward_size: int = setting(500, "reward images: the search's accuracy (the holdout split's where the data set has one, else held out of training)")
+    reward_size: int = setting(
+        500, "reward images: the search's accuracy (the holdout split's where the data set has one, else held out of training)"
+    )
     batch_size: int = setting(250, "images per evaluation batch")
     workers: int = setting(0, "data-loading worker processes for folder data sets")
     weight_clip: str = setting("mse", "weight clip per kernel", choices=("mse", "max"))
@@ -99,9 +100,19 @@ class SearchConfig(RunConfig):
 
     hardware: str = setting("temporal", "accelerator: temporal, spatial or a board YAML file")
     sort_kernels: bool = setting(True, "sort kernels by bits into tiles (docs/hardware-models.md)")
-    mode: str = setting("resource", "resource (hard budget, reward = accuracy) or accuracy (trade-off reward)", choices=("resource", "accuracy"))
-    budget: str | None = setting("latency=0.5", "resource budget: latency|energy|area|size = fraction of the 8-bit model or value with unit (3ms, 2mJ, 1MB)")
-    reward_metric: str = setting("kl", "the reward's accuracy term: top1, loss (exp of minus the cross-entropy) or kl (exp of minus the KL divergence from the float model)", choices=("top1", "loss", "kl"))
+    mode: str = setting(
+        "resource", "resource (hard budget, reward = accuracy) or accuracy (trade-off reward)", choices=("resource", "accuracy")
+    )
+    budget: str | None = setting(
+        "latency=0.5",
+        "resource budget: latency|energy|area|size = fraction of the 8-bit model or value with unit (3ms, 2mJ, 1MB)",
+    )
+    reward_metric: str = setting(
+        "kl",
+        "the reward's accuracy term: top1, loss (exp of minus the cross-entropy) "
+        "or kl (exp of minus the KL divergence from the float model)",
+        choices=("top1", "loss", "kl"),
+    )
     psi_acc: float | None = setting(None, "reward weight of log accuracy (default 1 in resource mode, 2 in accuracy mode)")
     psi_latency: float | None = setting(None, "reward weight of log latency (default 0 / 0.5)")
     psi_energy: float | None = setting(None, "reward weight of log energy (default 0 / 0.5)")
@@ -114,9 +125,15 @@ class SearchConfig(RunConfig):
     keep_first_last: int | None = setting(None, "pin the first and last layer to this many bits (HAQ pins 8)")
     calibrate: str = setting("episode", "recalibrate activations every episode or once at the start", choices=("episode", "once"))
     reward_finetune_batches: int = setting(0, "batches of finetuning before each episode's reward evaluation")
-    agent: str = setting("autoq", "agent: autoq, hiro, haq, ddpg-kernel, random, uniform, or ilp (sensitivity + integer program, no learning)")
-    granularity: str = setting("kernel", "--agent ilp: one weight bit width per layer, or per kernel group", choices=("layer", "kernel"))
-    kernel_groups: int = setting(4, "--agent ilp --granularity kernel: kernels of a layer ranked by sensitivity and cut into this many groups")
+    agent: str = setting(
+        "autoq", "agent: autoq, hiro, haq, ddpg-kernel, random, uniform, or ilp (sensitivity + integer program, no learning)"
+    )
+    granularity: str = setting(
+        "kernel", "--agent ilp: one weight bit width per layer, or per kernel group", choices=("layer", "kernel")
+    )
+    kernel_groups: int = setting(
+        4, "--agent ilp --granularity kernel: kernels of a layer ranked by sensitivity and cut into this many groups"
+    )
     sensitivity_images: int = setting(64, "--agent ilp: calibration images of the Fisher sensitivity estimate")
     episodes: int = setting(400, "episodes of the search")
     agent_options: dict = setting({}, "agent hyperparameters (AgentConfig fields), e.g. {zeta: 0.5}")

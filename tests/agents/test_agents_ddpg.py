@@ -187,6 +187,7 @@ def test_update_is_deterministic_and_state_round_trips():
 
 def test_drawn_batches_then_learning_equals_update():
     """Drawing the minibatches first (to update several learners at once) changes nothing."""
+
     def filled() -> DDPG:
         agent = _ddpg(discount=1.0)
         rng = np.random.default_rng(0)

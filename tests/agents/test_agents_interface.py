@@ -26,8 +26,16 @@ from autoq.agents.synthetic import SyntheticTask
 from autoq.errors import AutoQError
 
 ALL = ["autoq", "hiro", "haq", "ddpg-kernel", "random", "uniform"]
-SMALL = AgentConfig(hidden=16, batch_size=8, buffer_size=64, warmup_episodes=2, noise_decay=0.9,
-                    layer_updates_per_episode=2, kernel_updates_per_episode=2, kernel_samples_per_episode=16)
+SMALL = AgentConfig(
+    hidden=16,
+    batch_size=8,
+    buffer_size=64,
+    warmup_episodes=2,
+    noise_decay=0.9,
+    layer_updates_per_episode=2,
+    kernel_updates_per_episode=2,
+    kernel_samples_per_episode=16,
+)
 
 
 @pytest.fixture(scope="module")
@@ -288,8 +296,11 @@ def test_stored_actions_after_the_search_lowered_the_bits(task: SyntheticTask, j
     """Kernels store the bits applied. HAQ's high-level scheme stores the activation QBNs applied, the
     joint critic the decisions as made; with relabel both store the goals achieved."""
     spec = task.spec
-    config = AgentConfig(relabel=True, joint_critic=joint, **{k: getattr(SMALL, k) for k in (
-        "hidden", "batch_size", "buffer_size", "kernel_samples_per_episode")})
+    config = AgentConfig(
+        relabel=True,
+        joint_critic=joint,
+        **{k: getattr(SMALL, k) for k in ("hidden", "batch_size", "buffer_size", "kernel_samples_per_episode")},
+    )
     agent = create_agent("autoq", spec, config, seed=0)
     chosen = _lowered_episode(agent, spec)
     lo_actions = agent.low.buffer.actions[: len(agent.low.buffer), 0]

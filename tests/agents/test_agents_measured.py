@@ -70,9 +70,16 @@ def test_every_episode_stays_within_the_latency_budget(name: str):
 def test_load_round_trips_a_table_and_refuses_a_missing_one(tmp_path):
     t = _task()
     path = tmp_path / "damage_x.npz"
-    np.savez(path, layers=json.dumps([layer.__dict__ for layer in t.layers]), c_out=np.array([2, 3]),
-             damage_w=np.concatenate(t.damage_w), damage_a=t.damage_a, kernel_stats=np.concatenate(t.kernel_stats),
-             lat_A=t.lat_a, lat_B=t.lat_b)
+    np.savez(
+        path,
+        layers=json.dumps([layer.__dict__ for layer in t.layers]),
+        c_out=np.array([2, 3]),
+        damage_w=np.concatenate(t.damage_w),
+        damage_a=t.damage_a,
+        kernel_stats=np.concatenate(t.kernel_stats),
+        lat_A=t.lat_a,
+        lat_B=t.lat_b,
+    )
     u = MeasuredTask.load(path, budget=0.5)
     w, a = [np.array([3, 4]), np.array([5, 6, 7])], np.array([4, 5])
     assert u.reward(w, a) == pytest.approx(t.reward(w, a)) and u.layers == t.layers

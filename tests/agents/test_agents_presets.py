@@ -13,11 +13,30 @@ from autoq.errors import AutoQError
 
 # the AutoQ paper's stated values (docs/agents.md, "Presets") and the HAQ values it falls back on
 PAPER_CARD = dict(
-    actor_lr=1e-4, critic_lr=1e-3, batch_size=64, buffer_size=2000, buffer_episodes=None, noise=0.5,
-    warmup_episodes=100, noise_decay=0.99, goal_max=8.0, action_max=8, goal_prior=False, spread_prior=0.0,
-    residual_penalty=0.0, kernel_noise=1.0, hidden=300, tau=0.01, discount=1.0, zeta=0.5, joint_critic=False,
-    layer_updates_per_episode=None, kernel_updates_per_episode=None, kernel_samples_per_episode=None,
-    normalize_advantage=False, preact_limit=0.0,
+    actor_lr=1e-4,
+    critic_lr=1e-3,
+    batch_size=64,
+    buffer_size=2000,
+    buffer_episodes=None,
+    noise=0.5,
+    warmup_episodes=100,
+    noise_decay=0.99,
+    goal_max=8.0,
+    action_max=8,
+    goal_prior=False,
+    spread_prior=0.0,
+    residual_penalty=0.0,
+    kernel_noise=1.0,
+    hidden=300,
+    tau=0.01,
+    discount=1.0,
+    zeta=0.5,
+    joint_critic=False,
+    layer_updates_per_episode=None,
+    kernel_updates_per_episode=None,
+    kernel_samples_per_episode=None,
+    normalize_advantage=False,
+    preact_limit=0.0,
 )
 
 

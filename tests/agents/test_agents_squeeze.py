@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from autoq.agents import enforce_limits
 from autoq.agents import observations as obs_mod
-from autoq.agents.policies import ActorWeights
 from autoq.agents.kernel_policy import run_kernel_policy
+from autoq.agents.policies import ActorWeights
 from autoq.agents.squeeze import squeeze_to_sum
 
 
@@ -59,7 +59,9 @@ def _ranking_actor(hidden: int = 4) -> ActorWeights:
     w2 = np.eye(hidden, dtype=np.float32)
     w3 = np.zeros((1, hidden), np.float32)
     w3[0, 0] = 8.0
-    return ActorWeights(w1, np.zeros(hidden, np.float32), w2, np.zeros(hidden, np.float32), w3, np.array([-4.0], np.float32), None)
+    return ActorWeights(
+        w1, np.zeros(hidden, np.float32), w2, np.zeros(hidden, np.float32), w3, np.array([-4.0], np.float32), None
+    )
 
 
 def test_the_llc_squeezes_the_kernels_it_ranked_lowest_not_the_last_ones():

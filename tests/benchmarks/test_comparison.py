@@ -18,7 +18,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import comparison_records as records  # noqa: E402
 import comparison_report as report  # noqa: E402
 from comparison_stats import (  # noqa: E402
-    Cell, accuracy_difference, cost_at, cost_ratio_at_equal_accuracy, front, paired_bootstrap,
+    Cell,
+    accuracy_difference,
+    cost_at,
+    cost_ratio_at_equal_accuracy,
+    front,
+    paired_bootstrap,
 )
 
 
@@ -55,8 +60,10 @@ def test_paired_bootstrap_is_reproducible_and_its_interval_holds_the_estimate():
 
 def test_latency_at_equal_accuracy_reads_both_fronts_at_the_rivals_accuracy():
     # ours: 0.8 at latency 1, 0.9 at 3; theirs: 0.8 at latency 2 -> at 0.8 we need half their latency
-    ours = [Cell(np.ones((1, 10), bool) & (np.arange(10) < 8), np.array([1.0]), np.array([1.0])),
-            Cell(np.arange(10)[None] < 9, np.array([3.0]), np.array([3.0]))]
+    ours = [
+        Cell(np.ones((1, 10), bool) & (np.arange(10) < 8), np.array([1.0]), np.array([1.0])),
+        Cell(np.arange(10)[None] < 9, np.array([3.0]), np.array([3.0])),
+    ]
     theirs = [Cell(np.arange(10)[None] < 8, np.array([2.0]), np.array([2.0]))]
     est = cost_ratio_at_equal_accuracy(ours, theirs, 0, resamples=50)
     assert est.value == pytest.approx(-0.5)
@@ -65,10 +72,17 @@ def test_latency_at_equal_accuracy_reads_both_fronts_at_the_rivals_accuracy():
 def _record(strategy: str, seed: int, acc: float, latency: float, digests: dict, budget=0.5) -> dict:
     correct = np.random.default_rng(seed + hash(strategy) % 100).random(200) < acc
     return {
-        "format": records.FORMAT, "commit": "abc", "date": "2026-12-04", "machine": "test machine", "device": "cpu",
-        "digests": digests, "tier": "cpu", "settings": {},
+        "format": records.FORMAT,
+        "commit": "abc",
+        "date": "2026-12-04",
+        "machine": "test machine",
+        "device": "cpu",
+        "digests": digests,
+        "tier": "cpu",
+        "settings": {},
         "cell": {"model": "resnet20", "hw": "temporal", "mode": "resource", "strategy": strategy, "budget": budget, "seed": seed},
-        "episodes": {}, "returned": {"latency_s": latency, "energy_j": latency, "avg_w_bits": 4.0, "avg_a_bits": 4.0},
+        "episodes": {},
+        "returned": {"latency_s": latency, "energy_j": latency, "avg_w_bits": 4.0, "avg_a_bits": 4.0},
         "test": {"n": 200, "top1": float(correct.mean()), "correct": records.pack(correct)},
     }
 

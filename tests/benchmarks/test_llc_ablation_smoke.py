@@ -11,8 +11,24 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_llc_ablation_smoke(tmp_path):
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "llc_ablation.py"), "--tasks", "measured:resnet20", "--configs", "frozen", "haq",
-           "--seeds", "1", "--episodes", "2", "--jobs", "1", "--records", str(tmp_path), "--no-results"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "llc_ablation.py"),
+        "--tasks",
+        "measured:resnet20",
+        "--configs",
+        "frozen",
+        "haq",
+        "--seeds",
+        "1",
+        "--episodes",
+        "2",
+        "--jobs",
+        "1",
+        "--records",
+        str(tmp_path),
+        "--no-results",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     records = sorted(tmp_path.glob("*.json"))

@@ -32,7 +32,9 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, default_cache):
 
 def test_malformed_policy_file(tmp_path, capsys, default_cache):
     bad = tmp_path / "p.json"
-    bad.write_text(json.dumps({"format": "autoq.policy", "version": 1, "layers": {"features.0": {"weight_bits": [8], "act_bits": 8}}}))
+    bad.write_text(
+        json.dumps({"format": "autoq.policy", "version": 1, "layers": {"features.0": {"weight_bits": [8], "act_bits": 8}}})
+    )
     assert main(["evaluate", "--policy", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "field 'weight_bits' has 1 entries, the layer has 32 kernels" in err or "missing" in err

@@ -11,17 +11,21 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from autoq.errors import AutoQError
 from autoq.config import SearchConfig, build, load_yaml
+from autoq.errors import AutoQError
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(string.printable, max_size=12),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(string.printable, max_size=12),
 )
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                      max_leaves=12)
+values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12
+)
 
 
 def mapping_near(keys: list[str]) -> st.SearchStrategy[dict]:
@@ -98,7 +102,9 @@ def layers():
 LAYER_NAMES = ["features.0", "features.3", "features.7", "classifier"]
 policy_entries = st.dictionaries(
     st.sampled_from(LAYER_NAMES) | st.text(max_size=6),
-    st.fixed_dictionaries({"weight_bits": st.lists(st.integers(-2, 10), max_size=70) | values, "act_bits": values | st.integers(-1, 9)})
+    st.fixed_dictionaries(
+        {"weight_bits": st.lists(st.integers(-2, 10), max_size=70) | values, "act_bits": values | st.integers(-1, 9)}
+    )
     | values,
     max_size=5,
 )

@@ -135,8 +135,10 @@ def test_out_that_is_a_file(tmp_path, capsys, default_cache):
     assert target.read_text() == "x"
 
 
-@pytest.mark.parametrize("code, words", [(errno.ENOSPC, "No space left on device"), (errno.EROFS, "Read-only file system"),
-                                         (errno.EACCES, "Permission denied")])
+@pytest.mark.parametrize(
+    "code, words",
+    [(errno.ENOSPC, "No space left on device"), (errno.EROFS, "Read-only file system"), (errno.EACCES, "Permission denied")],
+)
 def test_os_errors_while_writing_are_one_line(code, words, tmp_path, capsys, default_cache, monkeypatch):
     from autoq.search import runfolder
 
@@ -196,8 +198,14 @@ def finished_run(tmp_path_factory, default_cache) -> Path:
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["finetune", "--run", "{run}", "--epochs", "1", "--quiet", "--out", "{file}"], "run folder '{file}' is a file, not a folder"),
-        (["finetune", "--run", "{run}", "--epochs", "1", "--quiet", "--out", "{file}/x"], "cannot create run folder '{file}/x' (Not a directory)"),
+        (
+            ["finetune", "--run", "{run}", "--epochs", "1", "--quiet", "--out", "{file}"],
+            "run folder '{file}' is a file, not a folder",
+        ),
+        (
+            ["finetune", "--run", "{run}", "--epochs", "1", "--quiet", "--out", "{file}/x"],
+            "cannot create run folder '{file}/x' (Not a directory)",
+        ),
         (["export", "{run}", "--out", "{file}"], "export folder '{file}' is a file, not a folder"),
         (["export", "{run}", "--out", "{file}/x"], "cannot create export folder '{file}/x' (Not a directory)"),
         (["search", "--out", "{file}/x", "--quiet"], "cannot create run folder '{file}/x' (Not a directory)"),
@@ -235,12 +243,20 @@ def test_unreadable_files(name, finished_run, tmp_path, capsys):
 
     run = tmp_path / "run"
     shutil.copytree(finished_run, run)
-    files = {"policy": run / "best_policy.json", "board": write(tmp_path / "b.yaml", "base: temporal\n"),
-             "config": write(tmp_path / "c.yaml", "episodes: 2\n"), "best_policy.json": run / "best_policy.json",
-             "episodes.csv": run / "episodes.csv"}
-    argv = {"policy": ["evaluate", "--policy", str(files["policy"])], "board": ["cost", "--hardware", str(files["board"])],
-            "config": ["search", "--config", str(files["config"])], "best_policy.json": ["report", str(run)],
-            "episodes.csv": ["report", str(run)]}[name]
+    files = {
+        "policy": run / "best_policy.json",
+        "board": write(tmp_path / "b.yaml", "base: temporal\n"),
+        "config": write(tmp_path / "c.yaml", "episodes: 2\n"),
+        "best_policy.json": run / "best_policy.json",
+        "episodes.csv": run / "episodes.csv",
+    }
+    argv = {
+        "policy": ["evaluate", "--policy", str(files["policy"])],
+        "board": ["cost", "--hardware", str(files["board"])],
+        "config": ["search", "--config", str(files["config"])],
+        "best_policy.json": ["report", str(run)],
+        "episodes.csv": ["report", str(run)],
+    }[name]
     os.chmod(files[name], 0)
     try:
         err = run_cli(argv, capsys)

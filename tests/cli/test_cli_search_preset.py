@@ -11,8 +11,25 @@ from autoq.cli.main import main
 
 def _search(tmp_path, *flags: str) -> dict:
     out = tmp_path / "run"
-    argv = ["search", "--dataset", "digits", "--calib-size", "64", "--reward-size", "200", "--batch-size", "200",
-            "--episodes", "2", "--quiet", "--out", str(out), "--agent-hidden", "16", *flags]
+    argv = [
+        "search",
+        "--dataset",
+        "digits",
+        "--calib-size",
+        "64",
+        "--reward-size",
+        "200",
+        "--batch-size",
+        "200",
+        "--episodes",
+        "2",
+        "--quiet",
+        "--out",
+        str(out),
+        "--agent-hidden",
+        "16",
+        *flags,
+    ]
     assert main(argv) == 0
     return yaml.safe_load((out / "config.yaml").read_text())
 
@@ -26,7 +43,9 @@ def test_paper_preset_is_written_in_full_and_flags_override_it(tmp_path, default
 
 
 def test_optional_setting_can_be_set_to_none_from_the_command_line(tmp_path, default_cache):
-    cfg = _search(tmp_path, "--agent-preset", "paper", "--agent-kernel-updates-per-episode", "3", "--agent-buffer-episodes", "none")
+    cfg = _search(
+        tmp_path, "--agent-preset", "paper", "--agent-kernel-updates-per-episode", "3", "--agent-buffer-episodes", "none"
+    )
     assert cfg["agent_options"]["kernel_updates_per_episode"] == 3 and cfg["agent_options"]["buffer_episodes"] is None
     cfg = _search(tmp_path / "b", "--agent-preset", "none", "--keep-first-last", "none")
     assert cfg["agent_options"]["preset"] is None and cfg["agent_options"]["warmup_episodes"] == 100  # today's defaults

@@ -44,9 +44,16 @@ def test_decoded_arrays_are_cached_by_the_files_digest(tmp_path, monkeypatch):
     blob = np.concatenate(blobs)
     assert np.array_equal(decode_jpegs(blob, offsets), np.stack(images))
     npz = tmp_path / "cifar10_jpeg.npz"
-    np.savez(npz, train_jpeg=blob, train_offsets=offsets, train_labels=np.array([0, 1, 1], np.uint8),
-             train_class_index=np.array([0, 4500, 0], np.int16), test_jpeg=blob, test_offsets=offsets,
-             test_labels=np.array([2, 2, 2], np.uint8))
+    np.savez(
+        npz,
+        train_jpeg=blob,
+        train_offsets=offsets,
+        train_labels=np.array([0, 1, 1], np.uint8),
+        train_class_index=np.array([0, 4500, 0], np.int16),
+        test_jpeg=blob,
+        test_offsets=offsets,
+        test_labels=np.array([2, 2, 2], np.uint8),
+    )
     monkeypatch.setenv("AUTOQ_CACHE", str(tmp_path / "cache"))
     digest = file_digest(npz)
     first = decoded(npz, digest)

@@ -33,8 +33,14 @@ def _labels(dataset, batch_size: int, **kw) -> list[int]:
 
 
 @settings(max_examples=50, deadline=None)
-@given(n=st.integers(0, 120), world=st.integers(1, 7), batch=st.integers(1, 16), shuffle=st.booleans(),
-       seed=st.integers(0, 1000), epoch=st.integers(0, 5))
+@given(
+    n=st.integers(0, 120),
+    world=st.integers(1, 7),
+    batch=st.integers(1, 16),
+    shuffle=st.booleans(),
+    seed=st.integers(0, 1000),
+    epoch=st.integers(0, 5),
+)
 def test_shards_partition_the_data_exactly(n, world, batch, shuffle, seed, epoch) -> None:
     ds = _tensor_ds(n)
     shards = [_labels(ds, batch, shuffle=shuffle, seed=seed, epoch=epoch, rank=r, world_size=world) for r in range(world)]

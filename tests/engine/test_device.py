@@ -85,10 +85,10 @@ def test_a_search_on_the_gpu_matches_the_cpu(tiny):
 @cuda
 @pytest.mark.parametrize("amp", [False, True])
 def test_finetuning_on_the_gpu_recovers_accuracy(default_cache, tmp_path, amp):
+    from autoq.config import FinetuneConfig
     from autoq.engine.setup import build_model
     from autoq.quant import Policy
     from autoq.search import RunConfig, finetune
-    from autoq.config import FinetuneConfig
 
     policy = Policy.uniform(build_model().layers, 2, 3)
     run = RunConfig(dataset="digits", calib_size=64, reward_size=200, batch_size=200, device="cuda")

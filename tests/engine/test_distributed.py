@@ -14,9 +14,31 @@ from autoq.search import runfolder as rf
 TIMING = {"eval_s", "agent_s", "cost_s", "episode_s"}
 SEARCH = [
     # top-1 counts add up exactly over processes; the KL reward's float sums agree only to rounding
-    "search", "--dataset", "digits", "--calib-size", "64", "--reward-size", "201", "--batch-size", "50", "--reward-metric", "top1",
-    "--episodes", "3", "--agent-warmup-episodes", "1", "--agent-hidden", "32", "--agent-kernel-updates-per-episode", "4",
-    "--quiet", "--finetune", "--finetune-epochs", "1", "--finetune-train-batch-size", "64",
+    "search",
+    "--dataset",
+    "digits",
+    "--calib-size",
+    "64",
+    "--reward-size",
+    "201",
+    "--batch-size",
+    "50",
+    "--reward-metric",
+    "top1",
+    "--episodes",
+    "3",
+    "--agent-warmup-episodes",
+    "1",
+    "--agent-hidden",
+    "32",
+    "--agent-kernel-updates-per-episode",
+    "4",
+    "--quiet",
+    "--finetune",
+    "--finetune-epochs",
+    "1",
+    "--finetune-train-batch-size",
+    "64",
 ]
 
 

@@ -13,7 +13,7 @@ from autoq.cli.main import main
 from autoq.export import freeze, load_packed, read_packed
 from autoq.quant import Policy, apply_policy, calibrate
 
-NET = '''
+NET = """
 import torch.nn as nn
 INPUT_SHAPE = (3, 8, 8)
 NUM_CLASSES = 4
@@ -24,7 +24,7 @@ def build(num_classes=NUM_CLASSES):
         nn.Conv2d(3, 6, 3, padding=1, bias=False), nn.BatchNorm2d(6), nn.ReLU(),
         nn.Conv2d(6, 6, 3, padding=1, groups=3), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 8 * 8, num_classes),
     )
-'''
+"""
 DATA = ["--calib-size", "64", "--reward-size", "64", "--batch-size", "64"]
 
 
@@ -36,17 +36,31 @@ def model_ref(tmp_path):
 
 def _policy(seed=0):
     rng = np.random.default_rng(seed)
-    return Policy(
-        {"0": rng.integers(2, 9, 6), "3": rng.integers(1, 9, 6), "6": rng.integers(2, 9, 4)}, {"0": 8, "3": 6, "6": 5}
-    )
+    return Policy({"0": rng.integers(2, 9, 6), "3": rng.integers(1, 9, 6), "6": rng.integers(2, 9, 4)}, {"0": 8, "3": 6, "6": 5})
 
 
 def test_export_from_a_policy_file(model_ref, tmp_path, capsys):
     policy = _policy()
     policy.save(tmp_path / "p.json")
     out = tmp_path / "out"
-    rc = main(["export", "--policy", str(tmp_path / "p.json"), "--model", model_ref, *DATA,
-               "--format", "packed", "onnx", "--check-images", "8", "--out", str(out), "--json"])
+    rc = main(
+        [
+            "export",
+            "--policy",
+            str(tmp_path / "p.json"),
+            "--model",
+            model_ref,
+            *DATA,
+            "--format",
+            "packed",
+            "onnx",
+            "--check-images",
+            "8",
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report["files"]) == {"packed", "onnx"}
@@ -63,9 +77,9 @@ def test_export_from_a_policy_file(model_ref, tmp_path, capsys):
 
 
 def test_export_from_a_run_folder_uses_the_finetuned_weights(model_ref, tmp_path, capsys):
+    from autoq.config import RunConfig
     from autoq.data import iterate_batches
     from autoq.engine.setup import build_workload
-    from autoq.config import RunConfig
 
     run = tmp_path / "run"
     run.mkdir()
@@ -105,8 +119,25 @@ def test_export_needs_exactly_one_source(model_ref, tmp_path, capsys):
 
 def test_text_report(model_ref, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["export", "--policy", "uniform:4:4", "--model", model_ref, *DATA, "--format", "qonnx",
-                 "--check-images", "2", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "--policy",
+                "uniform:4:4",
+                "--model",
+                model_ref,
+                *DATA,
+                "--format",
+                "qonnx",
+                "--check-images",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "packed (kernel-wise)" in text and "uniform 8-bit" in text and "qonnx file" in text
     assert "against PyTorch" in text and " ok " in text
@@ -127,17 +158,42 @@ def test_a_broken_finetuned_file_is_one_line_error(model_ref, tmp_path, capsys):
     assert "finetuned.pt: not the finetuned state of this model and policy" in err and len(err.splitlines()) == 1
 
 
-@pytest.mark.parametrize("model,formats", [
-    ("mobilenet_v2-cifar", ["packed", "onnx"]), ("squeezenet1_0-cifar", ["packed", "onnx", "qonnx"]),
-    ("resnet18-cifar", ["packed", "onnx"]),
-])
+@pytest.mark.parametrize(
+    "model,formats",
+    [
+        ("mobilenet_v2-cifar", ["packed", "onnx"]),
+        ("squeezenet1_0-cifar", ["packed", "onnx", "qonnx"]),
+        ("resnet18-cifar", ["packed", "onnx"]),
+    ],
+)
 def test_export_of_the_bench_networks_matches_the_quantized_model(model, formats, tmp_path, capsys):
     """Depthwise convolutions and residual adds without ReLU (MobileNetV2), concatenated branches and
     convolutions without batch norm (SqueezeNet), torchvision's residual blocks: the exports check out."""
     out = tmp_path / "out"
-    rc = main(["export", "--policy", "uniform:5:6", "--model", model, "--dataset", "synthetic", "--calib-size", "8",
-               "--reward-size", "8", "--batch-size", "8", "--format", *formats, "--check-images", "2",
-               "--out", str(out), "--json"])
+    rc = main(
+        [
+            "export",
+            "--policy",
+            "uniform:5:6",
+            "--model",
+            model,
+            "--dataset",
+            "synthetic",
+            "--calib-size",
+            "8",
+            "--reward-size",
+            "8",
+            "--batch-size",
+            "8",
+            "--format",
+            *formats,
+            "--check-images",
+            "2",
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report["files"]) == set(formats)

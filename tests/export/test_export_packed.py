@@ -67,14 +67,18 @@ def test_file_contents(qmodel, tmp_path):
         np.testing.assert_array_equal(packed.policy.weight_bits[name], layer.bits.numpy())
         assert packed.policy.act_bits[name] == layer.act_bits
         assert torch.equal(layer.codes, expected.get_submodule(name).codes)
-    assert set(packed.float_state) == {f"bn3.{k}" for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")}
+    assert set(packed.float_state) == {
+        f"bn3.{k}" for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+    }
     tensors = load(path.read_bytes())
     assert tensors["quant/conv1/codes"].dtype == torch.uint8
     assert tensors["quant/conv1/act_scale"].shape == ()
     # the payload is exactly what model_sizes counts as packed; the rest is the JSON header
     header = struct.unpack("<Q", path.read_bytes()[:8])[0]
-    assert path.stat().st_size - 8 - header == model_sizes(qmodel).packed == sum(
-        t.numel() * t.element_size() for t in tensors.values()
+    assert (
+        path.stat().st_size - 8 - header
+        == model_sizes(qmodel).packed
+        == sum(t.numel() * t.element_size() for t in tensors.values())
     )
 
 

@@ -53,7 +53,9 @@ def test_one_quant_per_bit_width_group_in_ascending_order(exported):
         assert _init(proto, act.input[3]) == layer.act_bits
         assert (_attr(act, "signed"), _attr(act, "narrow")) == (int(layer.act_signed),) * 2
         if len(np.unique(bits)) > 1:  # kernels sorted by bits, then put back in the model's order
-            gather = next(n for n in nodes if n.op_type == "Gather" and n.output[0] != n.input[0] and n.input[1] == f"{name}.unsort")
+            gather = next(
+                n for n in nodes if n.op_type == "Gather" and n.output[0] != n.input[0] and n.input[1] == f"{name}.unsort"
+            )
             np.testing.assert_array_equal(np.argsort(_init(proto, gather.input[1])), np.argsort(bits, kind="stable"))
 
 

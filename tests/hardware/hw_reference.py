@@ -10,27 +10,46 @@ from autoq.hardware import SpatialAccelerator, TemporalAccelerator
 from autoq.quant.discovery import LayerInfo
 
 
-def conv(c_in: int, c_out: int, k: int = 3, out_hw: int = 8, stride: int = 1, groups: int = 1, calls: int = 1,
-         name: str = "conv") -> LayerInfo:
+def conv(
+    c_in: int, c_out: int, k: int = 3, out_hw: int = 8, stride: int = 1, groups: int = 1, calls: int = 1, name: str = "conv"
+) -> LayerInfo:
     return LayerInfo(
-        index=0, name=name, kind="conv", c_in=c_in, c_out=c_out, kernel_size=(k, k), stride=(stride, stride),
-        padding=(k // 2, k // 2), groups=groups, in_hw=(out_hw * stride, out_hw * stride), out_hw=(out_hw, out_hw),
-        has_bias=False, calls=calls,
+        index=0,
+        name=name,
+        kind="conv",
+        c_in=c_in,
+        c_out=c_out,
+        kernel_size=(k, k),
+        stride=(stride, stride),
+        padding=(k // 2, k // 2),
+        groups=groups,
+        in_hw=(out_hw * stride, out_hw * stride),
+        out_hw=(out_hw, out_hw),
+        has_bias=False,
+        calls=calls,
     )
 
 
 def linear(c_in: int, c_out: int, name: str = "fc") -> LayerInfo:
     return LayerInfo(
-        index=0, name=name, kind="linear", c_in=c_in, c_out=c_out, kernel_size=(1, 1), stride=(1, 1),
-        padding=(0, 0), groups=1, in_hw=(1, 1), out_hw=(1, 1), has_bias=True,
+        index=0,
+        name=name,
+        kind="linear",
+        c_in=c_in,
+        c_out=c_out,
+        kernel_size=(1, 1),
+        stride=(1, 1),
+        padding=(0, 0),
+        groups=1,
+        in_hw=(1, 1),
+        out_hw=(1, 1),
+        has_bias=True,
     )
 
 
 def renumber(layers: list[LayerInfo]) -> list[LayerInfo]:
     """Unique names and indices, in order."""
-    return [
-        LayerInfo(**{**l.__dict__, "index": i, "name": f"{l.name}{i}"}) for i, l in enumerate(layers)
-    ]
+    return [LayerInfo(**{**l.__dict__, "index": i, "name": f"{l.name}{i}"}) for i, l in enumerate(layers)]
 
 
 def _tiles(bits: list[int], layer: LayerInfo, width: int, sort: bool) -> list[list[list[int]]]:
@@ -38,10 +57,10 @@ def _tiles(bits: list[int], layer: LayerInfo, width: int, sort: bool) -> list[li
     cpg = layer.c_out // layer.groups
     out = []
     for g in range(layer.groups):
-        gb = list(bits[g * cpg:(g + 1) * cpg])
+        gb = list(bits[g * cpg : (g + 1) * cpg])
         if sort:
             gb.sort(reverse=True)
-        out.append([gb[i:i + width] for i in range(0, cpg, width)])
+        out.append([gb[i : i + width] for i in range(0, cpg, width)])
     return out
 
 
@@ -70,8 +89,10 @@ def temporal(layer: LayerInfo, bits, a: int, acc: TemporalAccelerator, sort: boo
     fill = math.ceil((n0 * b0 * Tk * acc.dk + a * p0 * Tk * acc.dk) / acc.read_bits_per_cycle) + math.ceil(
         n0 * p0 * 32 / acc.write_bits_per_cycle
     )
-    e_dyn = acc.kappa * (ops * acc.binop_pj + wbuf * acc.wbuf_pj_per_bit + ibuf * acc.ibuf_pj_per_bit
-                         + O * acc.obuf_pj_per_bit) + (rd + O) * acc.dram_pj_per_bit
+    e_dyn = (
+        acc.kappa * (ops * acc.binop_pj + wbuf * acc.wbuf_pj_per_bit + ibuf * acc.ibuf_pj_per_bit + O * acc.obuf_pj_per_bit)
+        + (rd + O) * acc.dram_pj_per_bit
+    )
     return _finish(layer, acc, comp, mem, fill, rd + O, e_dyn, sum(bits) * K, ops)
 
 
@@ -102,11 +123,11 @@ def spatial(layer: LayerInfo, bits, a: int, acc: SpatialAccelerator, sort: bool 
     width = acc.interface_bits_per_cycle
     mem = math.ceil(dram / width)
     n0, b0 = min(acc.cols_m, cpg), max(groups[0][0])
-    fill = math.ceil((n0 * K * r(b0) + r(a) * kh * layer.in_hw[1] * cin_g) / width) + math.ceil(
-        n0 * layer.out_hw[1] * 32 / width
+    fill = math.ceil((n0 * K * r(b0) + r(a) * kh * layer.in_hw[1] * cin_g) / width) + math.ceil(n0 * layer.out_hw[1] * 32 / width)
+    e_dyn = (
+        acc.kappa * (ops * acc.unit_pj / 64 + wbuf * acc.wbuf_pj_per_bit + ibuf * acc.ibuf_pj_per_bit + O * acc.obuf_pj_per_bit)
+        + dram * acc.dram_pj_per_bit
     )
-    e_dyn = acc.kappa * (ops * acc.unit_pj / 64 + wbuf * acc.wbuf_pj_per_bit + ibuf * acc.ibuf_pj_per_bit
-                         + O * acc.obuf_pj_per_bit) + dram * acc.dram_pj_per_bit
     return _finish(layer, acc, comp, mem, fill, dram, e_dyn, W, ops)
 
 
@@ -114,9 +135,15 @@ def _finish(layer, acc, comp, mem, fill, dram, e_dyn_pj, w_store, ops) -> dict:
     cycles = max(comp, mem) + fill
     latency = cycles * layer.calls / acc.clock_hz
     return {
-        "compute_cycles": comp, "memory_cycles": mem, "fill_cycles": fill, "cycles": cycles, "dram_bits": dram,
-        "latency_s": latency, "energy_j": e_dyn_pj * 1e-12 * layer.calls + acc.static_power_w * latency,
-        "bram36": math.ceil(w_store / acc.bram36_bits), "ops": ops,
+        "compute_cycles": comp,
+        "memory_cycles": mem,
+        "fill_cycles": fill,
+        "cycles": cycles,
+        "dram_bits": dram,
+        "latency_s": latency,
+        "energy_j": e_dyn_pj * 1e-12 * layer.calls + acc.static_power_w * latency,
+        "bram36": math.ceil(w_store / acc.bram36_bits),
+        "ops": ops,
         "bound": "compute" if comp >= mem else "memory",
     }
 

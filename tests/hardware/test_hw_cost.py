@@ -28,8 +28,12 @@ def layers_(draw):
     if draw(st.booleans()):
         g = draw(st.sampled_from([1, 1, 2, 3]))
         return conv(
-            g * draw(st.integers(1, 24)), g * draw(st.integers(1, 40)), k=draw(st.sampled_from([1, 3])),
-            out_hw=draw(st.integers(1, 12)), groups=g, calls=draw(st.sampled_from([1, 1, 2])),
+            g * draw(st.integers(1, 24)),
+            g * draw(st.integers(1, 40)),
+            k=draw(st.sampled_from([1, 3])),
+            out_hw=draw(st.integers(1, 12)),
+            groups=g,
+            calls=draw(st.sampled_from([1, 1, 2])),
         )
     return linear(draw(st.integers(1, 600)), draw(st.integers(1, 40)))
 
@@ -60,8 +64,11 @@ def tile_cycles(layer, acc, b, a):
     """Compute cycles of one tile of one group at ``b`` weight bits (the per-tile cost f(b))."""
     if b == 0:
         return 0
-    solo = conv(layer.c_in // layer.groups, 1, k=layer.kernel_size[0], out_hw=layer.out_hw[0]) if layer.kind == "conv" \
+    solo = (
+        conv(layer.c_in // layer.groups, 1, k=layer.kernel_size[0], out_hw=layer.out_hw[0])
+        if layer.kind == "conv"
         else linear(layer.c_in, 1)
+    )
     return CostModel([solo], acc).evaluate_bits([np.array([b])], [a]).layers[0].compute_cycles
 
 

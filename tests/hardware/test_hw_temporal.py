@@ -88,8 +88,11 @@ def test_uniform_kernels_give_the_layerwise_formula(layer, w, a):
     assert r.bram36 == math.ceil(layer.c_out * w * K / 36864)
     ops = layer.macs * w * a
     wbuf = layer.c_out * w * a * Tn * Tk * acc.dk  # every weight plane once per activation plane and tile
-    e = (ops * 0.004 + wbuf * 0.021
-         + g * tiles * w * a_bits * 0.059 + o_bits * 0.033 + (fetch + o_bits) * 20.0) * 1e-12 * layer.calls
+    e = (
+        (ops * 0.004 + wbuf * 0.021 + g * tiles * w * a_bits * 0.059 + o_bits * 0.033 + (fetch + o_bits) * 20.0)
+        * 1e-12
+        * layer.calls
+    )
     assert r.energy_j == pytest.approx(e + 0.15 * r.latency_s, rel=1e-12)
     ref = reference(layer, np.full(layer.c_out, w), a, acc)
     assert r.energy_j == pytest.approx(ref["energy_j"], rel=1e-12)

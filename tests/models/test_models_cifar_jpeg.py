@@ -32,7 +32,10 @@ def _model(name: str, file: str, jpeg_weights) -> torch.nn.Module:
 def _correct(model: torch.nn.Module, dataset) -> int:
     step = len(dataset) // 500
     with torch.no_grad():
-        return sum(int((model(x).argmax(1) == y).sum()) for x, y in iterate_batches(Subset(dataset, list(range(0, len(dataset), step))), 250))
+        return sum(
+            int((model(x).argmax(1) == y).sum())
+            for x, y in iterate_batches(Subset(dataset, list(range(0, len(dataset), step))), 250)
+        )
 
 
 def test_registered_with_the_jpeg_set_as_default():
@@ -49,7 +52,9 @@ def test_float_accuracy_on_slices(name, file, layers, chains, test, holdout, cif
 
 
 @pytest.mark.parametrize("name,file,layers,chains,test,holdout", MODELS)
-def test_inference_graph_agrees_with_the_fake_quantized_model(name, file, layers, chains, test, holdout, cifar10_jpeg, jpeg_weights):
+def test_inference_graph_agrees_with_the_fake_quantized_model(
+    name, file, layers, chains, test, holdout, cifar10_jpeg, jpeg_weights
+):
     net = _model(name, file, jpeg_weights)
     found = discover_layers(net, torch.zeros(1, 3, 32, 32)).layers
     assert len(found) == layers

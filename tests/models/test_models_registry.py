@@ -21,9 +21,7 @@ def _params(name: str) -> int:
 
 
 def _cases() -> list:
-    return [
-        pytest.param(name, marks=pytest.mark.slow) if _params(name) > _BIG else name for name in list_models()
-    ]
+    return [pytest.param(name, marks=pytest.mark.slow) if _params(name) > _BIG else name for name in list_models()]
 
 
 @pytest.mark.parametrize("name", _cases())

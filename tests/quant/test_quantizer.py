@@ -110,9 +110,7 @@ def test_straight_through_gradients():
     # STE: d out / d w equals the gradient with respect to the quantized weights
     w_q = q.quantize_weight()[0].requires_grad_(True)
     x2 = x.detach().clone().requires_grad_(True)
-    ref = torch.nn.functional.conv2d(
-        Q.fake_quant_act(x2, 8, q.activation_clip(), True), w_q, conv.bias
-    )
+    ref = torch.nn.functional.conv2d(Q.fake_quant_act(x2, 8, q.activation_clip(), True), w_q, conv.bias)
     ref.sum().backward()
     torch.testing.assert_close(q.weight.grad, w_q.grad)
     assert x.grad is not None and x.grad.abs().sum() > 0

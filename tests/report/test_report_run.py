@@ -16,7 +16,11 @@ from autoq.report.document import Document
 from autoq.search import runfolder as rf
 
 TINY = dict(
-    dataset="digits", calib_size=64, reward_size=200, batch_size=200, episodes=5,
+    dataset="digits",
+    calib_size=64,
+    reward_size=200,
+    batch_size=200,
+    episodes=5,
     agent_options={"warmup_episodes": 2, "hidden": 32, "kernel_updates_per_episode": 8},
 )
 FIGURES = {"kernel_bits.png", "layer_bits.png", "learning_curves.png", "pareto.png", "layer_costs.png"}
@@ -28,8 +32,14 @@ def run_dir(tmp_path_factory) -> Path:
     from autoq.search import search
 
     out = tmp_path_factory.mktemp("report") / "run"
-    search(progress=False, out=str(out), model="digits-cnn", finetune=True,
-           finetune_options={"epochs": 1, "train_batch_size": 64}, **TINY)
+    search(
+        progress=False,
+        out=str(out),
+        model="digits-cnn",
+        finetune=True,
+        finetune_options={"epochs": 1, "train_batch_size": 64},
+        **TINY,
+    )
     return out
 
 

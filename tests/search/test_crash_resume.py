@@ -14,8 +14,25 @@ import autoq
 from autoq.search import runfolder as rf
 
 TIMING = {"eval_s", "agent_s", "cost_s", "episode_s"}
-ARGS = ["--dataset", "digits", "--calib-size", "64", "--reward-size", "200", "--batch-size", "200", "--episodes", "4",
-        "--agent-warmup-episodes", "2", "--agent-hidden", "32", "--agent-kernel-updates-per-episode", "8", "--quiet"]
+ARGS = [
+    "--dataset",
+    "digits",
+    "--calib-size",
+    "64",
+    "--reward-size",
+    "200",
+    "--batch-size",
+    "200",
+    "--episodes",
+    "4",
+    "--agent-warmup-episodes",
+    "2",
+    "--agent-hidden",
+    "32",
+    "--agent-kernel-updates-per-episode",
+    "8",
+    "--quiet",
+]
 
 # Runs the CLI with one run-folder write replaced by one that kills the process with SIGKILL at its
 # N-th call: "after" the write completed, or "during" it (a temporary file half written, not renamed).

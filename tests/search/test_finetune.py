@@ -47,11 +47,13 @@ def test_finetune_improves_a_damaged_policy_and_resumes(default_cache, tmp_path)
 
 def test_equal_reward_accuracy_keeps_the_epoch_with_the_lower_loss(default_cache, tmp_path):
     """At 8 bits the digits CNN is right on every reward image before and after each epoch: the loss decides."""
-    from autoq.engine.setup import build_model
     from autoq.config import FinetuneConfig
+    from autoq.engine.setup import build_model
 
     policy = Policy.uniform(build_model().layers, 8, 8)
-    result = finetune(policy, RunConfig(**DIGITS), FinetuneConfig(epochs=2, train_batch_size=64), run_dir=tmp_path, progress=False)
+    result = finetune(
+        policy, RunConfig(**DIGITS), FinetuneConfig(epochs=2, train_batch_size=64), run_dir=tmp_path, progress=False
+    )
     assert result.reward_top1_before == 1.0 and all(h["reward_top1"] == 1.0 for h in result.history)
     losses = [h["reward_loss"] for h in result.history]
     assert result.best_epoch == 1 + losses.index(min(losses))  # not the starting point (epoch 0), which ties

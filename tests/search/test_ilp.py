@@ -28,7 +28,10 @@ def test_ilp_meets_the_budget_and_writes_an_agents_run_folder(tiny, tmp_path):
     assert policy == kernel.best_policy and policy.meta["strategy"] == "ilp-kernel"
     assert json.loads((kernel.run_dir / rf.SUMMARY).read_text())["episodes"] == 1
 
-    layer = search(progress=False, **{**tiny, "agent": "ilp", "budget": "latency=0.4", "granularity": "layer", "out": str(tmp_path / "layer")})
+    layer = search(
+        progress=False,
+        **{**tiny, "agent": "ilp", "budget": "latency=0.4", "granularity": "layer", "out": str(tmp_path / "layer")},
+    )
     assert all(len(np.unique(w)) == 1 for w in layer.best_policy.weight_bits.values())
     assert layer.episodes[0]["latency_s"] <= limit
     # same sensitivity, and every layer-wise choice is a kernel-wise one

@@ -6,7 +6,6 @@ import itertools
 
 import numpy as np
 import pytest
-import torch
 
 from autoq.errors import AutoQError
 from autoq.hardware import CostModel
@@ -81,8 +80,10 @@ def _flat_sensitivity(layers, seed=0):
     rng = np.random.default_rng(seed)
     err = 2.0 ** -np.arange(9)
     return Sensitivity(
-        [rng.random(l.c_out) for l in layers], rng.random(len(layers)),
-        [np.tile(err, (l.c_out, 1)) for l in layers], np.tile(err, (len(layers), 1)),
+        [rng.random(l.c_out) for l in layers],
+        rng.random(len(layers)),
+        [np.tile(err, (l.c_out, 1)) for l in layers],
+        np.tile(err, (len(layers), 1)),
     )
 
 

@@ -86,4 +86,4 @@ def test_an_overshooting_choice_is_fitted_from_its_lowest_ranked_kernels(setup):
             order = rank_lowest_first(w).tolist()
             last = max(order.index(j) for j in changed)
             assert all(g[j] == 2 for j in order[:last])
-            assert all(g[j] == w[j] for j in order[last + 1:])
+            assert all(g[j] == w[j] for j in order[last + 1 :])

@@ -65,7 +65,10 @@ def damage_checkpoint(folder: Path) -> None:
         (lambda f: cut_csv(f, 2), "episodes.csv holds 2 episodes but checkpoint.pt 4: rows were lost"),
         (lambda f: (f / rf.EPISODES).write_text(""), "episodes.csv holds 0 episodes but checkpoint.pt 4"),
         (lambda f: (f / rf.EPISODES).unlink(), "episodes.csv holds 0 episodes"),
-        (lambda f: (f / rf.EPISODES).write_text((f / rf.EPISODES).read_text().replace("\n1,", "\n1,0.5", 1)), "does not match checkpoint.pt"),
+        (
+            lambda f: (f / rf.EPISODES).write_text((f / rf.EPISODES).read_text().replace("\n1,", "\n1,0.5", 1)),
+            "does not match checkpoint.pt",
+        ),
         (lambda f: (f / rf.EPISODES).write_text((f / rf.EPISODES).read_text() + "4,0.1\n"), "line 6 has too few cells"),
         (lambda f: (f / rf.EPISODES).write_text((f / rf.EPISODES).read_text().replace("\n1,", "\n1\x00,", 1)), "does not match"),
         (lambda f: (f / rf.CHECKPOINT).write_bytes(b""), "is not an autoq checkpoint"),
@@ -109,7 +112,11 @@ def test_changed_weights_at_the_same_path_are_refused(runs, tmp_path):
     state["classifier.bias"] += 1.0
     torch.save(state, weights)
     with pytest.raises(AutoQError, match=r"the model's weights changed since the run started \(sha256 \w{12} then, \w{12} now\)"):
-        search(progress=False, resume=True, **{**settings, "episodes": 2, "model": "digits-cnn", "weights": str(weights), "out": str(folder)})
+        search(
+            progress=False,
+            resume=True,
+            **{**settings, "episodes": 2, "model": "digits-cnn", "weights": str(weights), "out": str(folder)},
+        )
 
 
 def test_changed_board_file_is_refused(runs, tmp_path):
@@ -130,9 +137,15 @@ def test_a_second_process_on_the_same_folder_is_refused(runs, tmp_path):
 
     folder = copy_run(runs, tmp_path)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
-         "print('held', flush=True); time.sleep(60)", str(folder / ".lock")],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "print('held', flush=True); time.sleep(60)",
+            str(folder / ".lock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "held"

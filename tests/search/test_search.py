@@ -7,13 +7,12 @@ import math
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from autoq.errors import AutoQError
 from autoq.quant import Policy
-from autoq.search import search
 from autoq.search import runfolder as rf
+from autoq.search import search
 from autoq.search.environment import QuantEnv
 
 TIMING = {"eval_s", "agent_s", "cost_s", "episode_s"}
@@ -39,7 +38,18 @@ def test_tiny_search_writes_a_valid_run_folder(tiny):
     assert config["episodes"] == 5 and config["agent"] == "autoq" and config["agent_options"]["warmup_episodes"] == 2
     rows = rf.read_rows(run / rf.EPISODES)
     assert [r["episode"] for r in rows] == list(range(5))
-    for column in ("reward", "accuracy", "latency_s", "energy_j", "area", "avg_w_bits", "avg_a_bits", "eval_s", "agent_s", "cost_s"):
+    for column in (
+        "reward",
+        "accuracy",
+        "latency_s",
+        "energy_j",
+        "area",
+        "avg_w_bits",
+        "avg_a_bits",
+        "eval_s",
+        "agent_s",
+        "cost_s",
+    ):
         assert all(isinstance(r[column], float) for r in rows), column
     from autoq.engine.setup import build_model
 
@@ -68,7 +78,9 @@ def test_other_budget_metrics(tiny, budget):
 
 
 def test_infeasible_budget_is_refused_before_the_first_episode(tiny):
-    with pytest.raises(AutoQError, match=r"cannot be met even at the minimum bits; the smallest feasible is latency=0\.\d+ of the 8-bit model"):
+    with pytest.raises(
+        AutoQError, match=r"cannot be met even at the minimum bits; the smallest feasible is latency=0\.\d+ of the 8-bit model"
+    ):
         search(progress=False, **{**tiny, "budget": "latency=0.001"})
     assert not (Path(tiny["out"]) / rf.CHECKPOINT).exists()
 
@@ -77,6 +89,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(tiny, tmp_path, monkeypat
     full = search(progress=False, **{**tiny, "out": str(tmp_path / "full")})
 
     original = QuantEnv.score
+
     def interrupt_on_fourth(self, policy, episode=0):
         if episode == 3:
             raise KeyboardInterrupt
@@ -105,7 +118,9 @@ def test_accuracy_mode_reward(tiny):
     refs = result.references["uniform8"]
     for r in result.episodes:
         expected = 2 * math.log(r["score"] / refs["score"]) - 0.5 * (
-            math.log(r["latency_s"] / refs["latency_s"]) + math.log(r["energy_j"] / refs["energy_j"]) + math.log(r["area"] / refs["area"])
+            math.log(r["latency_s"] / refs["latency_s"])
+            + math.log(r["energy_j"] / refs["energy_j"])
+            + math.log(r["area"] / refs["area"])
         )
         assert r["reward"] == pytest.approx(expected)
 

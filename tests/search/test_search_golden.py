@@ -24,14 +24,30 @@ AGENT = {"warmup_episodes": 3, "hidden": 16}
 CASES = {
     "digits-autoq-latency": {"agent": "autoq", "budget": "latency=0.5", "episodes": 7, "agent_options": AGENT},
     "digits-hiro-accuracy": {"agent": "hiro", "mode": "accuracy", "budget": None, "episodes": 6, "agent_options": AGENT},
-    "digits-haq-energy": {"agent": "haq", "budget": "energy=0.4", "episodes": 6, "agent_options": AGENT,
-                          "keep_first_last": 8},
-    "resnet20-autoq-latency": {"model": "resnet20", "dataset": "cifar10-subset", "calib_size": 64,
-                               "reward_size": 100, "batch_size": 100, "agent": "autoq", "budget": "latency=0.4",
-                               "episodes": 5, "agent_options": AGENT, "seed": 7},
-    "digits-autoq-reward-finetune": {"dataset": "digits", "calib_size": 64, "reward_size": 200, "batch_size": 200,
-                                     "agent": "autoq", "budget": "latency=0.5", "episodes": 5,
-                                     "agent_options": AGENT, "reward_finetune_batches": 2},
+    "digits-haq-energy": {"agent": "haq", "budget": "energy=0.4", "episodes": 6, "agent_options": AGENT, "keep_first_last": 8},
+    "resnet20-autoq-latency": {
+        "model": "resnet20",
+        "dataset": "cifar10-subset",
+        "calib_size": 64,
+        "reward_size": 100,
+        "batch_size": 100,
+        "agent": "autoq",
+        "budget": "latency=0.4",
+        "episodes": 5,
+        "agent_options": AGENT,
+        "seed": 7,
+    },
+    "digits-autoq-reward-finetune": {
+        "dataset": "digits",
+        "calib_size": 64,
+        "reward_size": 200,
+        "batch_size": 200,
+        "agent": "autoq",
+        "budget": "latency=0.5",
+        "episodes": 5,
+        "agent_options": AGENT,
+        "reward_finetune_batches": 2,
+    },
 }
 
 

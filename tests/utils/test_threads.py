@@ -57,6 +57,7 @@ def test_side_by_side_raises_what_either_raised(monkeypatch, failing):
             if name == failing:
                 raise ValueError(name)
             done.append(name)
+
         return run
 
     with pytest.raises(ValueError, match=failing):

@@ -14,7 +14,7 @@ sampling, a torch generator for weight initialisation), so the same seed gives t
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -103,7 +103,12 @@ class DDPG:
             w = [m.weight.detach().numpy().astype(np.float32, copy=True) for m in lin]
             b = [m.bias.detach().numpy().astype(np.float32, copy=True) for m in lin]
             self._np_actor = ActorWeights(
-                np.ascontiguousarray(w[0].T), b[0], np.ascontiguousarray(w[1]), b[1], np.ascontiguousarray(w[2]), b[2],
+                np.ascontiguousarray(w[0].T),
+                b[0],
+                np.ascontiguousarray(w[1]),
+                b[1],
+                np.ascontiguousarray(w[2]),
+                b[2],
                 self.actor.prior,
             )
         return self._np_actor
@@ -136,7 +141,9 @@ class DDPG:
         """
         return self.learn_from(self.draw_batches(n_updates), baseline, scale, clip)
 
-    def learn_from(self, batches: np.ndarray, baseline: float = 0.0, scale: float = 1.0, clip: float = math.inf) -> dict[str, float]:
+    def learn_from(
+        self, batches: np.ndarray, baseline: float = 0.0, scale: float = 1.0, clip: float = math.inf
+    ) -> dict[str, float]:
         """One update per row of replay positions from :meth:`draw_batches` (see :meth:`update`)."""
         n_updates = len(batches)
         if n_updates == 0:

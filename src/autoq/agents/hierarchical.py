@@ -107,14 +107,21 @@ class HierarchicalAgent(Agent):
         x[:, obs_mod.COL_GOAL] = self._norm_w(self._goals[i])
         u = self.rng.random(len(x))
         actions, bits = run_kernel_policy(
-            self.low.actor_weights(), x, u, self.noise_scale() * self.config.kernel_noise, self.w_lo, self.w_map_hi, w_max, bits_sum_max, self.w_hi,
+            self.low.actor_weights(),
+            x,
+            u,
+            self.noise_scale() * self.config.kernel_noise,
+            self.w_lo,
+            self.w_map_hi,
+            w_max,
+            bits_sum_max,
+            self.w_hi,
             goal=float(self._goals[i]),
         )
         self._low_obs[i], self._low_actions[i] = x, actions
         return bits
 
     def _finish(self, reward: float, w_bits: list[np.ndarray], a_bits: np.ndarray) -> dict[str, float]:
-        n = self.spec.n_layers
         achieved = np.array([float(b.mean()) for b in w_bits])
         goals = np.array(self._goals, np.float64)
         if self.config.joint_critic:

@@ -39,7 +39,8 @@ def run_kernel_policy(
     scale ``sigma``. Actions map to bits over [lo, map_hi]; bits are clipped to ``w_max``, and once
     every kernel has chosen, lowered to the layer's bit-sum limit taking bits from the kernels whose
     actions were lowest first (the controller's own ranking, not the kernels' order); the action
-    of a lowered kernel is replaced by the centre of the bin it got (the action applied). ``norm_hi``: top of the range used to normalise
+    of a lowered kernel is replaced by the centre of the bin it got (the action applied).
+    ``norm_hi``: top of the range used to normalise
     bits in observations. Returns (actions float32 [n], bits int64 [n]).
     """
     n = len(x)

@@ -51,17 +51,24 @@ class MeasuredTask:
     _spec: NetworkSpec | None = field(default=None, repr=False)
 
     @classmethod
-    def load(cls, path: str | Path, budget: float = 0.5) -> "MeasuredTask":
+    def load(cls, path: str | Path, budget: float = 0.5) -> MeasuredTask:
         """The task of a table written by ``benchmarks/measure_damage.py``."""
         path = Path(path)
         if not path.is_file():
             raise AutoQError(f"damage table {str(path)!r} does not exist: run benchmarks/measure_damage.py to measure it")
         z = np.load(path, allow_pickle=False)
-        layers = [LayerInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}) for d in json.loads(str(z["layers"]))]
+        layers = [
+            LayerInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}) for d in json.loads(str(z["layers"]))
+        ]
         cuts = np.cumsum(z["c_out"])[:-1]
         return cls(
-            layers, np.split(z["kernel_stats"], cuts), np.split(z["damage_w"], cuts), z["damage_a"],
-            z["lat_A"], z["lat_B"], budget,
+            layers,
+            np.split(z["kernel_stats"], cuts),
+            np.split(z["damage_w"], cuts),
+            z["damage_a"],
+            z["lat_A"],
+            z["lat_B"],
+            budget,
         )
 
     @property
@@ -163,8 +170,13 @@ class MeasuredTask:
         A = coo_matrix((vals, (rows, cols)), shape=(len(sizes) + 1, n_var)).tocsr()
         lo = np.r_[np.ones(len(sizes)), -np.inf]
         hi = np.r_[np.ones(len(sizes)), self.limit()]
-        res = milp(np.concatenate([o[2] for o in options]), constraints=LinearConstraint(A, lo, hi),
-                   integrality=np.ones(n_var), bounds=Bounds(0, 1), options={"time_limit": time_limit, "mip_rel_gap": 0.0})
+        res = milp(
+            np.concatenate([o[2] for o in options]),
+            constraints=LinearConstraint(A, lo, hi),
+            integrality=np.ones(n_var),
+            bounds=Bounds(0, 1),
+            options={"time_limit": time_limit, "mip_rel_gap": 0.0},
+        )
         if res.x is None:
             raise AutoQError(f"the measured task's program found no solution ({res.message}); raise the budget")
         pick = [int(np.argmax(res.x[off[i] : off[i + 1]])) for i in range(len(sizes))]

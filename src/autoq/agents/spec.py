@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -53,7 +54,7 @@ class NetworkSpec:
         kernel_stats: Sequence[np.ndarray],
         w_range: tuple[int, int] = (1, 8),
         a_range: tuple[int, int] = (2, 8),
-    ) -> "NetworkSpec":
+    ) -> NetworkSpec:
         """Build from :class:`~autoq.quant.discovery.LayerInfo` objects and per-kernel weight statistics.
 
         ``kernel_stats[i]`` is a [c_out, 3] array of each kernel's std, mean |w| and max |w|.

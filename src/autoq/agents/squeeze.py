@@ -68,7 +68,9 @@ class BitCap:
         return squeeze_to_sum(np.minimum(np.asarray(bits, np.int64), self.w_max), self.lo, self.sum_max, priority)
 
 
-def enforce_limits(desired: np.ndarray, w_min: int, w_max: int, bits_sum_max: int | None, priority: np.ndarray | None = None) -> np.ndarray:
+def enforce_limits(
+    desired: np.ndarray, w_min: int, w_max: int, bits_sum_max: int | None, priority: np.ndarray | None = None
+) -> np.ndarray:
     """Clip desired kernel QBNs to ``w_max``, then lower them to the layer's bit-sum limit.
 
     The kernels of lowest ``priority`` lose their bits first (see :func:`~autoq.agents.squeeze.squeeze_to_sum`;

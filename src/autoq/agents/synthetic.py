@@ -30,8 +30,9 @@ the minimum QBN.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -61,7 +62,10 @@ class EpisodeResult(NamedTuple):
 
 
 def play_episode(
-    agent: Agent, space: SearchSpace, tracker: BudgetTracker | None, reward: Callable[[list[np.ndarray], np.ndarray], float],
+    agent: Agent,
+    space: SearchSpace,
+    tracker: BudgetTracker | None,
+    reward: Callable[[list[np.ndarray], np.ndarray], float],
     explore: bool = True,
 ) -> EpisodeResult:
     """One episode of a task: :func:`rollout` decides the bits, ``reward(w_bits, a_bits)`` scores them, the agent learns."""
@@ -104,7 +108,7 @@ class SyntheticTask:
         psi_cost: float = 0.5,
         acc_floor: float = 0.0,
         size_budget: float | None = None,
-    ) -> "SyntheticTask":
+    ) -> SyntheticTask:
         """Random task: ``n_layers`` conv layers (3x3 or 1x1, widths from ``channels``) then a linear layer.
 
         ``std_spread``: log-std of the kernel std within a layer; with ``sensitivity_power`` it sets
@@ -124,7 +128,20 @@ class SyntheticTask:
             if last:
                 layer = LayerInfo(i, "fc", "linear", c_in, c_out, (1, 1), (1, 1), (0, 0), 1, (1, 1), (1, 1), True)
             else:
-                layer = LayerInfo(i, f"conv{i}", "conv", c_in, c_out, (k, k), (stride, stride), (k // 2, k // 2), 1, (hw, hw), (out_hw, out_hw), False)
+                layer = LayerInfo(
+                    i,
+                    f"conv{i}",
+                    "conv",
+                    c_in,
+                    c_out,
+                    (k, k),
+                    (stride, stride),
+                    (k // 2, k // 2),
+                    1,
+                    (hw, hw),
+                    (out_hw, out_hw),
+                    False,
+                )
             layers.append(layer)
             sigma = math.sqrt(2.0 / layer.kernel_numel) * rng.uniform(0.5, 1.5)
             std = sigma * np.exp(std_spread * rng.standard_normal(c_out))
@@ -181,13 +198,13 @@ class SyntheticTask:
                 per_b = value.sum(1)  # [a, b]
                 best_b = np.repeat(per_b.argmax(1)[:, None], len(s), 1)
                 total = per_b.max(1)
-            total = total - self.act_sensitivity[i] * 4.0 ** -ab
+            total = total - self.act_sensitivity[i] * 4.0**-ab
             ai = int(total.argmax())
             a_out[i] = int(ab[ai])
             w_out.append(wb[best_b[ai]].astype(np.int64))
         return w_out, a_out
 
-    def _tangent_lam(self, sol: "Solution") -> float:
+    def _tangent_lam(self, sol: Solution) -> float:
         """The tangent weight of the cost at ``sol`` (see the module doc)."""
         e = math.exp(-self.damage(sol.w_bits, sol.a_bits))
         slope = (1.0 - self.acc_floor) * e / (self.acc_floor + (1.0 - self.acc_floor) * e)
@@ -246,4 +263,6 @@ class SyntheticTask:
     def weight_size_ratio(self, w_bits: list[np.ndarray]) -> float:
         """Weight size relative to the 8-bit model."""
         numel = [layer.kernel_numel for layer in self.layers]
-        return sum(k * float(np.sum(b)) for k, b in zip(numel, w_bits)) / sum(k * layer.c_out * 8.0 for k, layer in zip(numel, self.layers))
+        return sum(k * float(np.sum(b)) for k, b in zip(numel, w_bits)) / sum(
+            k * layer.c_out * 8.0 for k, layer in zip(numel, self.layers)
+        )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from autoq.errors import AutoQError
 from autoq.config import RunConfig, add_dataclass_args
 
 MODEL_FIELDS = ("model", "weights", "pretrained", "num_classes", "input_shape", "trust_checkpoint")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from autoq.cli import common
 
@@ -26,16 +27,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     common.add_model_args(p)
     p.add_argument(
-        "--policy", default="uniform:8:8",
-        help="policy JSON file, or uniform:W:A for every kernel at W bits and every activation at A "
-        "(default: %(default)s)",
+        "--policy",
+        default="uniform:8:8",
+        help="policy JSON file, or uniform:W:A for every kernel at W bits and every activation at A (default: %(default)s)",
     )
     p.add_argument(
-        "--hardware", default="temporal",
+        "--hardware",
+        default="temporal",
         help="accelerator: temporal, spatial, or a YAML board file (see docs/hardware-models.md; default: %(default)s)",
     )
     p.add_argument(
-        "--no-sort", action="store_true",
+        "--no-sort",
+        action="store_true",
         help="cut tiles from kernels in their original order (default: sorted by bit width, which the hardware allows)",
     )
     p.add_argument("--batch", type=int, default=1, help="images per inference (default: %(default)s)")
@@ -59,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def summarize(
-    layers: Sequence["LayerInfo"],
-    policy: "Policy",
-    accelerator: "Accelerator | str",
+    layers: Sequence[LayerInfo],
+    policy: Policy,
+    accelerator: Accelerator | str,
     sort_kernels: bool = True,
     batch: int = 1,
 ) -> tuple[dict[str, Any], str]:
@@ -73,9 +76,7 @@ def summarize(
         raise AutoQError(f"--batch must be a positive integer, got {batch}")
     report = CostModel(layers, accelerator, sort_kernels=sort_kernels, batch=batch).evaluate(policy)
     rows = [_layer_row(i, layer, lc, policy) for i, (layer, lc) in enumerate(zip(layers, report.layers))]
-    table = common.format_table(
-        rows, list(rows[0]), {"w bits": ".2f", "latency ms": ".4f", "energy mJ": ".4f"}
-    )
+    table = common.format_table(rows, list(rows[0]), {"w bits": ".2f", "latency ms": ".4f", "energy mJ": ".4f"})
     a = report.area
     order = "sorted by bit width" if report.sort_kernels else "in original order"
     parts = ", ".join(f"{k} {v * 1e3:.3f}" for k, v in report.energy_parts_j.items())
@@ -93,13 +94,17 @@ def summarize(
     return report.to_dict(), text
 
 
-def _layer_row(i: int, layer: "LayerInfo", lc: Any, policy: "Policy") -> dict[str, Any]:
+def _layer_row(i: int, layer: LayerInfo, lc: Any, policy: Policy) -> dict[str, Any]:
     """One row of the text table: bits, costs, what bounds the layer and (spatial) the fused precisions."""
     row = {
-        "#": i, "name": lc.name,
-        "w bits": float(policy.weight_bits[layer.name].mean()), "a bits": policy.act_bits[layer.name],
-        "latency ms": lc.latency_s * 1e3, "energy mJ": lc.energy_j * 1e3,
-        "weight BRAM36": lc.bram36, "limited by": lc.limited_by,
+        "#": i,
+        "name": lc.name,
+        "w bits": float(policy.weight_bits[layer.name].mean()),
+        "a bits": policy.act_bits[layer.name],
+        "latency ms": lc.latency_s * 1e3,
+        "energy mJ": lc.energy_j * 1e3,
+        "weight BRAM36": lc.bram36,
+        "limited by": lc.limited_by,
     }
     if lc.fused_bits is not None:
         row["fused w/a"] = f"{','.join(map(str, lc.fused_bits['weights'])) or '-'}/{lc.fused_bits['act']}"

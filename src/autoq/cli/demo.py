@@ -17,7 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "vs the found policy on the test split.",
     )
     p.add_argument("--episodes", type=int, default=60, help="search episodes")
-    p.add_argument("--budget", default="latency=0.4", help="resource budget: a fraction of the 8-bit model's latency (0.4) or metric=value (energy=0.5)")
+    p.add_argument(
+        "--budget",
+        default="latency=0.4",
+        help="resource budget: a fraction of the 8-bit model's latency (0.4) or metric=value (energy=0.5)",
+    )
     p.add_argument("--hardware", default="temporal", help="accelerator: temporal, spatial or a YAML file")
     p.add_argument("--agent", default="autoq", help="agent: autoq, hiro, haq, ddpg-kernel, random, uniform")
     p.add_argument("--finetune-epochs", type=int, default=3, help="finetuning epochs of the best policy")
@@ -46,10 +50,20 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         pass
     cfg = SearchConfig(
-        dataset="digits", calib_size=128, reward_size=500, batch_size=500, hardware=args.hardware,
-        mode="resource", budget=budget, agent=args.agent, episodes=args.episodes, seed=args.seed,
-        agent_options={"warmup_episodes": warmup}, out=out,
-        finetune=True, finetune_options=FinetuneConfig(epochs=args.finetune_epochs, train_batch_size=64),
+        dataset="digits",
+        calib_size=128,
+        reward_size=500,
+        batch_size=500,
+        hardware=args.hardware,
+        mode="resource",
+        budget=budget,
+        agent=args.agent,
+        episodes=args.episodes,
+        seed=args.seed,
+        agent_options={"warmup_episodes": warmup},
+        out=out,
+        finetune=True,
+        finetune_options=FinetuneConfig(epochs=args.finetune_epochs, train_batch_size=64),
     )
     result = search(cfg, resume=args.resume, progress=not args.quiet)
     work = build_workload(cfg)
@@ -64,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         r["test_top1"] = 100 * r["test_top1"]
     table = common.format_table(
-        rows, ["model", "test_top1", "latency_ms", "energy_mj", "avg_w_bits", "avg_a_bits"],
+        rows,
+        ["model", "test_top1", "latency_ms", "energy_mj", "avg_w_bits", "avg_a_bits"],
         {"test_top1": ".2f", "latency_ms": ".4f", "energy_mj": ".4f", "avg_w_bits": ".2f", "avg_a_bits": ".2f"},
     )
     minutes = (time.perf_counter() - t0) / 60

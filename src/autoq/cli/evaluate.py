@@ -19,8 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     common.add_model_args(p)
     common.add_data_args(p)
     p.add_argument("--policy", default=None, help="policy JSON file or uniform:W:A (default: float)")
-    p.add_argument("--split", default="test", choices=["test", "holdout", "reward", "calib", "train"],
-                   help="split to evaluate (holdout: data sets with a held-out part, e.g. cifar10-jpeg)")
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=["test", "holdout", "reward", "calib", "train"],
+        help="split to evaluate (holdout: data sets with a held-out part, e.g. cifar10-jpeg)",
+    )
     common.add_dataclass_args(p, common.RunConfig, only=("seed", "weight_clip", "act_clip", "device"), keep_defaults=True)
     common.add_json_arg(p)
     p.set_defaults(func=run)

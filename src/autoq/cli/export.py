@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from autoq.cli import common
-from autoq.errors import AutoQError
 from autoq.config import RunConfig, add_dataclass_args, build, given, load_yaml
+from autoq.errors import AutoQError
 
 FORMAT_CHOICES = ("packed", "onnx", "qonnx", "all")
 
@@ -25,14 +25,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", nargs="?", metavar="RUN_DIR", help="search run folder (config.yaml, best_policy.json)")
     p.add_argument("--policy", default=None, help="policy JSON file or uniform:W:A (instead of RUN_DIR)")
     p.add_argument(
-        "--format", nargs="+", choices=FORMAT_CHOICES, default=["all"], dest="formats",
+        "--format",
+        nargs="+",
+        choices=FORMAT_CHOICES,
+        default=["all"],
+        dest="formats",
         help="formats to write (default: all): packed (safetensors, bit-packed codes), onnx (QDQ), qonnx (FINN)",
     )
     p.add_argument("--out", default=None, help="export folder (default: RUN_DIR/export, else exports/<model>-<policy>)")
-    p.add_argument("--fold-bn", action=argparse.BooleanOptionalAction, default=True,
-                   help="fold batch norms into the kernel scales and biases (default: on)")
-    p.add_argument("--check-images", type=int, default=32,
-                   help="test images each export is checked on (qonnx: at most 8; 0 skips the checks)")
+    p.add_argument(
+        "--fold-bn",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="fold batch norms into the kernel scales and biases (default: on)",
+    )
+    p.add_argument(
+        "--check-images",
+        type=int,
+        default=32,
+        help="test images each export is checked on (qonnx: at most 8; 0 skips the checks)",
+    )
     p.add_argument("--config", default=None, help="YAML file of settings (RunConfig fields)")
     add_dataclass_args(p.add_argument_group("model, data and run"), RunConfig, skip=("out",))
     common.add_json_arg(p)
@@ -97,15 +109,24 @@ def run(args: argparse.Namespace) -> int:
     qmodel.cpu().eval()
 
     images = next(iterate_batches(work.splits.test, max(args.check_images, 1)))[0]
-    out = Path(args.out) if args.out else (
-        run_dir / "export" if run_dir is not None else Path("exports") / f"{_stem(work.spec.name)}-{_stem(args.policy)}"
+    out = (
+        Path(args.out)
+        if args.out
+        else (run_dir / "export" if run_dir is not None else Path("exports") / f"{_stem(work.spec.name)}-{_stem(args.policy)}")
     )
     rf.make_folder(out, "export folder")
     formats = list(FORMATS) if "all" in args.formats else list(dict.fromkeys(args.formats))
     meta = {"model": work.spec.name, "weights": cfg.weights, "dataset": work.data.name, "source": source, "finetuned": finetuned}
     result = export_model(
-        qmodel, out, images[:1], formats=formats, check_input=images if args.check_images else None,
-        architecture=work.model, fold_bn=args.fold_bn, policy=policy, meta=meta,
+        qmodel,
+        out,
+        images[:1],
+        formats=formats,
+        check_input=images if args.check_images else None,
+        architecture=work.model,
+        fold_bn=args.fold_bn,
+        policy=policy,
+        meta=meta,
     )
     common.emit(args, result.to_dict(), _text(result, finetuned, args.fold_bn))
     failed = [f for f, a in result.checks.items() if not a.ok()]
@@ -130,9 +151,16 @@ def _text(result, finetuned: bool, fold_bn: bool) -> str:
     text = f"{head}\n{sizes}"
     if result.checks:
         rows = [
-            {"format": fmt, "images": a.images, "result": "ok" if a.ok() else "FAILED", "forced_err": a.forced_rel_error,
-             "max_err": a.max_rel_error, "median_err": a.median_rel_error, "top1_agree": a.top1_agreement,
-             "code_flips": a.code_mismatch}
+            {
+                "format": fmt,
+                "images": a.images,
+                "result": "ok" if a.ok() else "FAILED",
+                "forced_err": a.forced_rel_error,
+                "max_err": a.max_rel_error,
+                "median_err": a.median_rel_error,
+                "top1_agree": a.top1_agreement,
+                "code_flips": a.code_mismatch,
+            }
             for fmt, a in result.checks.items()
         ]
         fmt = {"forced_err": ".1e", "max_err": ".1e", "median_err": ".1e", "top1_agree": ".3f", "code_flips": ".1e"}

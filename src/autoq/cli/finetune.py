@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from autoq.cli import common
-from autoq.errors import AutoQError
 from autoq.config import FinetuneConfig, RunConfig, SearchConfig, add_dataclass_args, build, given, load_yaml
+from autoq.errors import AutoQError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "finetune",
         help="finetune a quantized policy (SGD with the straight-through estimator)",
         description="Quantization-aware finetuning of a policy: SGD with a fixed learning rate, the epoch with the best "
-        "reward-split accuracy kept (equal accuracies: the lower reward-split loss), then top-1 / top-5 on the test split against the float model on the same images. "
+        "reward-split accuracy kept (equal accuracies: the lower reward-split loss), "
+        "then top-1 / top-5 on the test split against the float model on the same images. "
         "Give --policy FILE with the model and data flags, or --run DIR to finetune a search's best policy with the "
         "search's settings. Writes finetuned.pt, finetune.csv and finetune.json to --out (or the run folder).",
     )
@@ -34,8 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from autoq.engine.setup import build_model
     from autoq.quant import Policy
-    from autoq.train.finetune import finetune
     from autoq.search import runfolder as rf
+    from autoq.train.finetune import finetune
 
     values = load_yaml(args.config) if args.config else {}
     ft_values = values.pop("finetune_options", {}) or {}
@@ -48,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
         values = {**{k: v for k, v in saved.items() if k in RunConfig.__dataclass_fields__}, **values}
         values.setdefault("out", str(run_dir))
     # a search config file also works here: its search-only settings are ignored, unknown keys still fail
-    values = {k: v for k, v in values.items() if k in RunConfig.__dataclass_fields__ or k not in SearchConfig.__dataclass_fields__}
+    values = {
+        k: v for k, v in values.items() if k in RunConfig.__dataclass_fields__ or k not in SearchConfig.__dataclass_fields__
+    }
     values.update(given(args, RunConfig))
     cfg = build(RunConfig, values, args.config or "settings")
     ft = build(FinetuneConfig, {**ft_values, **given(args, FinetuneConfig)}, "finetune settings")
@@ -56,7 +59,10 @@ def run(args: argparse.Namespace) -> int:
     if args.run:
         policy = Path(args.run) / rf.BEST_POLICY
     elif args.policy.startswith("uniform:"):
-        policy = Policy.parse_spec(args.policy, build_model(cfg.model, cfg.weights, cfg.pretrained, cfg.num_classes, cfg.input_shape, cfg.trust_checkpoint).layers)
+        policy = Policy.parse_spec(
+            args.policy,
+            build_model(cfg.model, cfg.weights, cfg.pretrained, cfg.num_classes, cfg.input_shape, cfg.trust_checkpoint).layers,
+        )
     else:
         policy = args.policy
     out = cfg.out or f"runs/{Path((cfg.model or 'digits-cnn').split(':')[0]).stem}-finetune-seed{cfg.seed}"

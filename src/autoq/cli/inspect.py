@@ -38,11 +38,16 @@ def run(args: argparse.Namespace) -> int:
         s = layer.summary()
         rows.append(
             {
-                "#": s["index"], "name": s["name"], "type": s["type"],
+                "#": s["index"],
+                "name": s["name"],
+                "type": s["type"],
                 "shape": f"{s['c_out']}x{s['c_in'] // s['groups']}x{s['kernel'][0]}x{s['kernel'][1]}",
-                "stride": s["stride"][0], "groups": s["groups"],
-                "in": f"{s['in_hw'][0]}x{s['in_hw'][1]}", "out": f"{s['out_hw'][0]}x{s['out_hw'][1]}",
-                "params": s["params"], "MACs": s["macs"],
+                "stride": s["stride"][0],
+                "groups": s["groups"],
+                "in": f"{s['in_hw'][0]}x{s['in_hw'][1]}",
+                "out": f"{s['out_hw'][0]}x{s['out_hw'][1]}",
+                "params": s["params"],
+                "MACs": s["macs"],
             }
         )
     total_params = sum(l.params for l in disc.layers)

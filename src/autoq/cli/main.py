@@ -34,9 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr
-    )
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
     retain_freed_memory()
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -45,7 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(args.command, str(e))
     except OSError as e:  # disk full, permissions, read-only file systems met while running
         where = f" {e.filename!r}" if e.filename else ""
-        return _fail(args.command, f"cannot access{where}: {e.strerror or e}; check the path, its permissions and the free disk space")
+        return _fail(
+            args.command, f"cannot access{where}: {e.strerror or e}; check the path, its permissions and the free disk space"
+        )
     except RecursionError:
         return _fail(args.command, "an input file is nested too deeply to read; check the files given")
     except KeyboardInterrupt:

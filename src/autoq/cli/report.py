@@ -38,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
         lines.append("no episode met the budget: no best policy")
     if "sizes" in d:
         s = d["sizes"]
-        lines.append(f"packed size {s['packed']} bytes: {s['packed_vs_float32']:.3f}× float32, "
-                     f"{s['packed_vs_uniform8']:.3f}× uniform 8-bit")
+        lines.append(
+            f"packed size {s['packed']} bytes: {s['packed_vs_float32']:.3f}× float32, "
+            f"{s['packed_vs_uniform8']:.3f}× uniform 8-bit"
+        )
     common.emit(args, d, "\n".join(lines))
     return 0

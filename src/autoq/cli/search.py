@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from autoq.cli import common
-from autoq.errors import AutoQError
 from autoq.config import FinetuneConfig, SearchConfig, add_dataclass_args, build, given, load_yaml
+from autoq.errors import AutoQError
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -6,5 +6,11 @@ from autoq.data.registry import list_datasets, load_dataset
 from autoq.data.splits import Splits, make_splits
 
 __all__ = [
-    "DatasetBundle", "Splits", "as_tensors", "iterate_batches", "list_datasets", "load_dataset", "make_splits",
+    "DatasetBundle",
+    "Splits",
+    "as_tensors",
+    "iterate_batches",
+    "list_datasets",
+    "load_dataset",
+    "make_splits",
 ]

@@ -117,8 +117,11 @@ def load_cifar10_jpeg(data_dir: Path | None, download: bool, input_shape, num_cl
     tr = d["class_index"] < TRAIN_PER_CLASS
     make = lambda x, y: to_tensor_dataset(x, y, 255.0, CIFAR_MEAN, CIFAR_STD)  # noqa: E731
     return DatasetBundle(
-        "cifar10-jpeg", make(d["x_train"][tr], d["y_train"][tr]), make(d["x_test"], d["y_test"]),
-        check_classes("cifar10-jpeg", 10, num_classes), check_shape("cifar10-jpeg", (3, 32, 32), input_shape),
+        "cifar10-jpeg",
+        make(d["x_train"][tr], d["y_train"][tr]),
+        make(d["x_test"], d["y_test"]),
+        check_classes("cifar10-jpeg", 10, num_classes),
+        check_shape("cifar10-jpeg", (3, 32, 32), input_shape),
         f"CIFAR-10 JPEG from {path}: train {int(tr.sum())} / holdout {int((~tr).sum())} / test {len(d['y_test'])}",
         holdout=make(d["x_train"][~tr], d["y_train"][~tr]),
     )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -36,9 +36,7 @@ def check_shape(name: str, native: Shape, requested: Sequence[int] | None) -> Sh
 
 def check_classes(name: str, native: int, requested: int | None) -> int:
     if requested is not None and requested != native:
-        raise AutoQError(
-            f"{name} has {native} classes but the model has {requested} outputs; pass --num-classes {native}"
-        )
+        raise AutoQError(f"{name} has {native} classes but the model has {requested} outputs; pass --num-classes {native}")
     return native
 
 
@@ -68,8 +66,12 @@ def load_cifar10_subset(data_dir: Path | None, download: bool, input_shape, num_
         train = to_tensor_dataset(d["x_train"], d["y_train"], 255.0, CIFAR_MEAN, CIFAR_STD)
         test = to_tensor_dataset(d["x_test"], d["y_test"], 255.0, CIFAR_MEAN, CIFAR_STD)
     return DatasetBundle(
-        "cifar10-subset", train, test, check_classes("cifar10-subset", 10, num_classes),
-        check_shape("cifar10-subset", (3, 32, 32), input_shape), f"CIFAR-10 subset from {path}",
+        "cifar10-subset",
+        train,
+        test,
+        check_classes("cifar10-subset", 10, num_classes),
+        check_shape("cifar10-subset", (3, 32, 32), input_shape),
+        f"CIFAR-10 subset from {path}",
     )
 
 
@@ -91,8 +93,12 @@ def load_cifar10(data_dir: Path | None, download: bool, input_shape, num_classes
             raise AutoQError(f"could not download CIFAR-10 into {root} ({type(e).__name__}: no network?)") from None
         parts.append(to_tensor_dataset(ds.data, np.asarray(ds.targets), 255.0, CIFAR_MEAN, CIFAR_STD))
     return DatasetBundle(
-        "cifar10", parts[0], parts[1], check_classes("cifar10", 10, num_classes),
-        check_shape("cifar10", (3, 32, 32), input_shape), f"CIFAR-10 from {root}",
+        "cifar10",
+        parts[0],
+        parts[1],
+        check_classes("cifar10", 10, num_classes),
+        check_shape("cifar10", (3, 32, 32), input_shape),
+        f"CIFAR-10 from {root}",
     )
 
 
@@ -161,8 +167,12 @@ def load_fashion_mnist(data_dir: Path | None, download: bool, input_shape, num_c
     train = to_tensor_dataset(arrays["x_train"], arrays["y_train"], 255.0, FASHION_MEAN, FASHION_STD)
     test = to_tensor_dataset(arrays["x_test"], arrays["y_test"], 255.0, FASHION_MEAN, FASHION_STD)
     return DatasetBundle(
-        "fashion-mnist", train, test, check_classes("fashion-mnist", 10, num_classes),
-        check_shape("fashion-mnist", (1, 28, 28), input_shape), f"Fashion-MNIST from {files['x_train'].parent}",
+        "fashion-mnist",
+        train,
+        test,
+        check_classes("fashion-mnist", 10, num_classes),
+        check_shape("fashion-mnist", (1, 28, 28), input_shape),
+        f"Fashion-MNIST from {files['x_train'].parent}",
     )
 
 
@@ -191,7 +201,10 @@ def load_digits(data_dir: Path | None, download: bool, input_shape, num_classes)
     train = to_tensor_dataset(images[~test], labels[~test], 16.0, DIGITS_MEAN, DIGITS_STD)
     test_ds = to_tensor_dataset(images[test], labels[test], 16.0, DIGITS_MEAN, DIGITS_STD)
     return DatasetBundle(
-        "digits", train, test_ds, check_classes("digits", 10, num_classes),
+        "digits",
+        train,
+        test_ds,
+        check_classes("digits", 10, num_classes),
         check_shape("digits", (1, 8, 8), input_shape),
         f"scikit-learn digits, {len(train)} train / {len(test_ds)} test",
     )
@@ -200,8 +213,9 @@ def load_digits(data_dir: Path | None, download: bool, input_shape, num_classes)
 # --- ImageNet --------------------------------------------------------------------------------------
 
 
-def imagenet_transform(crop: int, resize: int | None = None, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                       interpolation: str = "bilinear"):
+def imagenet_transform(
+    crop: int, resize: int | None = None, mean=IMAGENET_MEAN, std=IMAGENET_STD, interpolation: str = "bilinear"
+):
     """Resize the short side, centre-crop, scale to [0, 1], normalise: torchvision's evaluation recipe.
 
     Used for the training split too: calibration and reward images must be deterministic.
@@ -209,16 +223,19 @@ def imagenet_transform(crop: int, resize: int | None = None, mean=IMAGENET_MEAN,
     from torchvision import transforms as T
 
     resize = resize or round(crop * 256 / 224)
-    return T.Compose([
-        T.Resize(resize, interpolation=T.InterpolationMode(interpolation)),
-        T.CenterCrop(crop),
-        T.ToTensor(),
-        T.Normalize(mean, std),
-    ])
+    return T.Compose(
+        [
+            T.Resize(resize, interpolation=T.InterpolationMode(interpolation)),
+            T.CenterCrop(crop),
+            T.ToTensor(),
+            T.Normalize(mean, std),
+        ]
+    )
 
 
-def load_imagenet(data_dir: Path | None, download: bool, input_shape, num_classes,
-                  preprocess: dict | None = None) -> DatasetBundle:
+def load_imagenet(
+    data_dir: Path | None, download: bool, input_shape, num_classes, preprocess: dict | None = None
+) -> DatasetBundle:
     """ImageNet in ImageFolder layout: ``train/<class>/*.JPEG`` and ``val/<class>/*.JPEG``.
 
     ``input_shape`` sets the crop (default 224); ``preprocess`` (a model spec's) sets resize size,
@@ -238,12 +255,21 @@ def load_imagenet(data_dir: Path | None, download: bool, input_shape, num_classe
     pre = preprocess or {}
     crop = int(input_shape[1]) if input_shape is not None else int(pre.get("crop_size", 224))
     resize = pre.get("resize_size") if crop == pre.get("crop_size") else None
-    tf = imagenet_transform(crop, resize, tuple(pre.get("mean", IMAGENET_MEAN)), tuple(pre.get("std", IMAGENET_STD)),
-                            pre.get("interpolation", "bilinear"))
+    tf = imagenet_transform(
+        crop,
+        resize,
+        tuple(pre.get("mean", IMAGENET_MEAN)),
+        tuple(pre.get("std", IMAGENET_STD)),
+        pre.get("interpolation", "bilinear"),
+    )
     train, test = ImageFolder(str(root / "train"), tf), ImageFolder(str(root / "val"), tf)
     if train.classes != test.classes:
         raise AutoQError(f"{root}/train and {root}/val have different class folders; labels would not match")
     return DatasetBundle(
-        "imagenet", train, test, check_classes("imagenet", len(train.classes), num_classes), (3, crop, crop),
+        "imagenet",
+        train,
+        test,
+        check_classes("imagenet", len(train.classes), num_classes),
+        (3, crop, crop),
         f"ImageFolder {root}, {len(train.classes)} classes",
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -72,8 +72,12 @@ def iterate_batches(
             yield tensors[0][idx], tensors[1][idx]
         return
     loader = DataLoader(
-        Subset(dataset, positions.tolist()), batch_size=batch_size, shuffle=False, drop_last=drop_last,
-        num_workers=num_workers, persistent_workers=False,
+        Subset(dataset, positions.tolist()),
+        batch_size=batch_size,
+        shuffle=False,
+        drop_last=drop_last,
+        num_workers=num_workers,
+        persistent_workers=False,
     )
     for x, y in loader:
         yield x, torch.as_tensor(y)

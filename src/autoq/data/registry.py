@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from autoq.data import cifar10_jpeg, datasets, synthetic
 from autoq.data.bundle import DatasetBundle
@@ -23,7 +23,10 @@ class DatasetEntry:
 DATASETS: Registry[DatasetEntry] = Registry("data set")
 DATASETS.add("imagenet", DatasetEntry(datasets.load_imagenet, "ImageNet, ImageFolder train/ and val/ (resize, centre crop)"))
 DATASETS.add("cifar10", DatasetEntry(datasets.load_cifar10, "CIFAR-10, torchvision folder format, 50000/10000"))
-DATASETS.add("cifar10-jpeg", DatasetEntry(cifar10_jpeg.load_cifar10_jpeg, "CIFAR-10 as JPEG, the shared npz, 45000 train / 5000 holdout / 10000 test"))
+DATASETS.add(
+    "cifar10-jpeg",
+    DatasetEntry(cifar10_jpeg.load_cifar10_jpeg, "CIFAR-10 as JPEG, the shared npz, 45000 train / 5000 holdout / 10000 test"),
+)
 DATASETS.add("cifar10-subset", DatasetEntry(datasets.load_cifar10_subset, "CIFAR-10, the shared npz, 4000/1000"))
 DATASETS.add("fashion-mnist", DatasetEntry(datasets.load_fashion_mnist, "Fashion-MNIST IDX files, 60000/10000"))
 DATASETS.add("digits", DatasetEntry(datasets.load_digits, "scikit-learn 8x8 digits, bundled, 1433/364"))

@@ -88,9 +88,15 @@ def _holdout_splits(ds: DatasetBundle, calib_size: int, reward_size: int, seed: 
     if not 1 <= reward_size <= n_hold:
         raise AutoQError(f"--reward-size {reward_size} does not fit the {n_hold} holdout images of {ds.name}; choose 1..{n_hold}")
     if not 1 <= calib_size <= n_train:
-        raise AutoQError(f"--calib-size {calib_size} does not fit the {n_train} training images of {ds.name}; choose 1..{n_train}")
+        raise AutoQError(
+            f"--calib-size {calib_size} does not fit the {n_train} training images of {ds.name}; choose 1..{n_train}"
+        )
     reward = balanced_subset(labels_of(ds.holdout), reward_size, seed)
     calib = np.random.default_rng([seed, 1]).permutation(n_train)[:calib_size]
     return Splits(
-        Subset(ds.train, calib.tolist()), Subset(ds.holdout, reward.tolist()), ds.train, ds.test, ds.holdout,
+        Subset(ds.train, calib.tolist()),
+        Subset(ds.holdout, reward.tolist()),
+        ds.train,
+        ds.test,
+        ds.holdout,
     )

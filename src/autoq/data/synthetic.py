@@ -18,8 +18,9 @@ class SyntheticDataset(Dataset):
     (an ImageNet-sized set would not fit in memory) and the same seed gives the same data.
     """
 
-    def __init__(self, size: int, input_shape: tuple[int, int, int], num_classes: int, seed: int, part: int,
-                 noise: float = 1.0) -> None:
+    def __init__(
+        self, size: int, input_shape: tuple[int, int, int], num_classes: int, seed: int, part: int, noise: float = 1.0
+    ) -> None:
         self.size, self.input_shape, self.num_classes = size, tuple(input_shape), num_classes
         self.seed, self.part, self.noise = seed, part, noise
         g = torch.Generator().manual_seed(seed)
@@ -43,16 +44,25 @@ class SyntheticDataset(Dataset):
         return pattern + self.noise * torch.randn(c, h, w, generator=g), y
 
 
-def load_synthetic(data_dir, download: bool, input_shape, num_classes, size: int = 1536, test_size: int = 512,
-                   seed: int = 0, noise: float = 1.0) -> DatasetBundle:
+def load_synthetic(
+    data_dir, download: bool, input_shape, num_classes, size: int = 1536, test_size: int = 512, seed: int = 0, noise: float = 1.0
+) -> DatasetBundle:
     """``size`` training and ``test_size`` test images of ``input_shape`` (default 3x224x224), ``num_classes``
     (default 1000) classes; the default size leaves room for the default calibration and reward splits."""
     shape = tuple(int(v) for v in (input_shape or (3, 224, 224)))
     classes = int(num_classes or 1000)
     if len(shape) != 3 or min(shape) <= 0 or classes < 1 or size < 1 or test_size < 1:
-        raise AutoQError(f"synthetic data needs a C,H,W shape, at least one class and one image, got {shape}, "
-                         f"{classes} classes, {size}/{test_size} images")
+        raise AutoQError(
+            f"synthetic data needs a C,H,W shape, at least one class and one image, got {shape}, "
+            f"{classes} classes, {size}/{test_size} images"
+        )
     train = SyntheticDataset(size, shape, classes, seed, 0, noise)
     test = SyntheticDataset(test_size, shape, classes, seed, 1, noise)
-    return DatasetBundle("synthetic", train, test, classes, shape,  # type: ignore[arg-type]
-                         f"synthetic {'x'.join(map(str, shape))}, {classes} classes, seed {seed}")
+    return DatasetBundle(
+        "synthetic",
+        train,
+        test,
+        classes,
+        shape,  # type: ignore[arg-type]
+        f"synthetic {'x'.join(map(str, shape))}, {classes} classes, seed {seed}",
+    )

@@ -42,7 +42,9 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
     if len(shape) != 3 or min(shape) <= 0:
         raise AutoQError(f"input shape {text!r} must be three positive integers C,H,W")
     if shape[0] * shape[1] * shape[2] > MAX_INPUT_ELEMENTS:
-        raise AutoQError(f"input shape {text!r} has more than {MAX_INPUT_ELEMENTS} values per image; give the model's real input size")
+        raise AutoQError(
+            f"input shape {text!r} has more than {MAX_INPUT_ELEMENTS} values per image; give the model's real input size"
+        )
     return shape
 
 
@@ -52,7 +54,9 @@ def check_finite(model: Any, source: str) -> None:
 
     for name, t in list(model.named_parameters()) + list(model.named_buffers()):
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            raise AutoQError(f"{source}: tensor {name!r} holds NaN or infinite values; use weights from a finished, stable training run")
+            raise AutoQError(
+                f"{source}: tensor {name!r} holds NaN or infinite values; use weights from a finished, stable training run"
+            )
 
 
 def build_model(
@@ -79,8 +83,12 @@ def build_model(
         name = model or DEFAULT_MODEL
         spec = model_spec(name, input_shape=shape, num_classes=num_classes)
         net = create_model(
-            name, weights=weights, num_classes=num_classes, pretrained=pretrained,
-            input_shape=shape, trust_checkpoint=trust_checkpoint,
+            name,
+            weights=weights,
+            num_classes=num_classes,
+            pretrained=pretrained,
+            input_shape=shape,
+            trust_checkpoint=trust_checkpoint,
         )
     net.eval()
     check_finite(net, f"weights {weights!r}" if weights else f"model {spec.name!r}")
@@ -105,7 +113,10 @@ def attach_data(
     if name is None:
         raise AutoQError(f"model {work.spec.name!r} has no default data set: pass --dataset")
     work.data = load_dataset(
-        name, data_dir, input_shape=work.spec.input_shape, num_classes=work.spec.num_classes,
+        name,
+        data_dir,
+        input_shape=work.spec.input_shape,
+        num_classes=work.spec.num_classes,
         preprocess=getattr(work.spec, "preprocess", None),
     )
     work.splits = make_splits(work.data, calib_size=calib_size, reward_size=reward_size, seed=seed)

@@ -168,8 +168,12 @@ class DeployedConv2d(DeployedLayer):
 
     def describe(self) -> dict:
         d = super().describe()
-        d.update(stride=list(self.stride), padding=self.padding if isinstance(self.padding, str) else list(self.padding),
-                 dilation=list(self.dilation), groups=self.groups)
+        d.update(
+            stride=list(self.stride),
+            padding=self.padding if isinstance(self.padding, str) else list(self.padding),
+            dilation=list(self.dilation),
+            groups=self.groups,
+        )
         return d
 
 
@@ -193,15 +197,11 @@ def deployed_from_quant(qm: QuantMixin, name: str) -> DeployedLayer:
     # the scale the fake quantizer uses (autoq.quant.quantizer.fake_quant_act); ATen rounds it to float32
     act_scale = max(clip, 1e-12) / hi
     _, codes, scales = qm.quantize_weight()
-    common = dict(
-        codes=codes, scales=scales, bits=qm.w_bits, bias=qm.bias, act_scale=act_scale, act_bits=bits, act_signed=signed
-    )
+    common = dict(codes=codes, scales=scales, bits=qm.w_bits, bias=qm.bias, act_scale=act_scale, act_bits=bits, act_signed=signed)
     if isinstance(qm, QuantConv2d):
         if qm.padding_mode != "zeros":
             raise AutoQError(f"layer {name!r} pads with {qm.padding_mode!r}; only zero padding is exported")
-        return DeployedConv2d(
-            **common, stride=qm.stride, padding=qm.padding, dilation=qm.dilation, groups=qm.groups
-        )
+        return DeployedConv2d(**common, stride=qm.stride, padding=qm.padding, dilation=qm.dilation, groups=qm.groups)
     return DeployedLinear(**common)
 
 
@@ -246,4 +246,3 @@ def deployed_policy(model: nn.Module, meta: dict | None = None) -> Policy:
     return Policy(
         {n: l.bits.long().numpy() for n, l in layers.items()}, {n: l.act_bits for n, l in layers.items()}, dict(meta or {})
     )
-

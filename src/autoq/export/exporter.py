@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -92,4 +93,3 @@ def export_model(
         log.debug("wrote %s", path)
     policy.save(out_dir / "policy.json")
     return ExportResult(out_dir, files, model_sizes(deployed, files), checks)
-

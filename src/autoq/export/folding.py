@@ -29,9 +29,7 @@ def conv_bn_pairs(model: nn.Module) -> dict[str, str]:
     return {chain.conv.target: chain.bn.target for chain in conv_chains(graph, model)}
 
 
-def fold_bn_params(
-    codes: Tensor, scales: Tensor, bias: Tensor | None, bn: nn.Module
-) -> tuple[Tensor, Tensor, Tensor]:
+def fold_bn_params(codes: Tensor, scales: Tensor, bias: Tensor | None, bn: nn.Module) -> tuple[Tensor, Tensor, Tensor]:
     """Codes (sign-flipped where ``a < 0``), scales ``|a| * s`` and bias ``a * bias + c`` after folding ``bn``."""
     a, c = bn_affine(bn)
     b = bias.double() if bias is not None else torch.zeros_like(a)

@@ -12,8 +12,9 @@ import contextlib
 import io
 import json
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -73,7 +74,7 @@ def _stubbed(model: nn.Module) -> Iterator[dict[str, DeployedLayer]]:
 
 def export_skeleton(
     model: nn.Module, example_input: Tensor, *, opset: int, dynamic_batch: bool, fold_bn: bool = True
-) -> tuple["onnx.ModelProto", nn.Module]:
+) -> tuple[onnx.ModelProto, nn.Module]:
     """The ONNX graph of ``model`` with one placeholder per quantized layer, and the deployed model."""
     import onnx
 
@@ -92,8 +93,15 @@ def export_skeleton(
         warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
         try:
             torch.onnx.export(
-                deployed, (x,), buf, dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME], dynamic_axes=axes, custom_opsets={STUB_DOMAIN: 1},
+                deployed,
+                (x,),
+                buf,
+                dynamo=False,
+                opset_version=opset,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes=axes,
+                custom_opsets={STUB_DOMAIN: 1},
             )
         except AutoQError:
             raise
@@ -104,7 +112,7 @@ def export_skeleton(
     return proto, deployed
 
 
-def fold_constants(proto: "onnx.ModelProto") -> None:
+def fold_constants(proto: onnx.ModelProto) -> None:
     """Replace every standard node whose inputs are all constant by an initializer, in place.
 
     The TorchScript exporter leaves small shape computations (e.g. the pads of ``F.pad``) as chains
@@ -146,7 +154,7 @@ class Builder:
 
     layer: str
     tag: str
-    inits: dict[str, "onnx.TensorProto"]
+    inits: dict[str, onnx.TensorProto]
     nodes: list = field(default_factory=list)
 
     def const(self, suffix: str, value: np.ndarray) -> str:
@@ -174,15 +182,14 @@ Emitter = Callable[[Builder, DeployedLayer, str, str], None]
 
 
 def expand_layers(
-    proto: "onnx.ModelProto", layers: dict[str, DeployedLayer], emit: Emitter, domains: dict[str, int]
-) -> "onnx.ModelProto":
+    proto: onnx.ModelProto, layers: dict[str, DeployedLayer], emit: Emitter, domains: dict[str, int]
+) -> onnx.ModelProto:
     """Replace every placeholder by the nodes ``emit(builder, layer, x, y)`` writes, in place.
 
     ``domains`` are the custom opsets the emitted nodes use. Unused initializers (the tensors PyTorch
     attached to the placeholders) are dropped, and so are the old intermediate shapes: the caller
     infers them again.
     """
-    import onnx
     from onnx import helper
 
     graph = proto.graph
@@ -215,7 +222,7 @@ def expand_layers(
     return proto
 
 
-def set_metadata(proto: "onnx.ModelProto", model: nn.Module, fmt: str, meta: dict | None) -> None:
+def set_metadata(proto: onnx.ModelProto, model: nn.Module, fmt: str, meta: dict | None) -> None:
     """Record the export format, the policy and the folded batch norms in the model's metadata."""
     layers = deployed_layers(model)
     props = {

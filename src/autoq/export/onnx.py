@@ -23,8 +23,9 @@ float rounding except where a rounding flip changes one code (see :mod:`autoq.ex
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from torch import Tensor, nn
@@ -62,8 +63,13 @@ def emit_layer_onnx(b: Builder, layer: DeployedLayer, x: str, y: str) -> None:
     codes = layer.codes.numpy()
     if isinstance(layer, DeployedConv2d):
         w = b.node("DequantizeLinear", [b.const("weight_codes", codes), scales], axis=0)
-        attrs = dict(kernel_shape=list(codes.shape[2:]), strides=list(layer.stride), pads=layer.explicit_pads(),
-                     dilations=list(layer.dilation), group=layer.groups)
+        attrs = dict(
+            kernel_shape=list(codes.shape[2:]),
+            strides=list(layer.stride),
+            pads=layer.explicit_pads(),
+            dilations=list(layer.dilation),
+            group=layer.groups,
+        )
         if layer.bias is None:
             b.node("Conv", [xq, w], y, **attrs)
         else:
@@ -78,7 +84,7 @@ def emit_layer_onnx(b: Builder, layer: DeployedLayer, x: str, y: str) -> None:
 
 def to_onnx(
     model: nn.Module, example_input: Tensor, *, fold_bn: bool = True, meta: Mapping[str, Any] | None = None
-) -> tuple["onnx.ModelProto", nn.Module]:
+) -> tuple[onnx.ModelProto, nn.Module]:
     """The QDQ ONNX model of a calibrated quantized (or deployed) model, checked by ``onnx.checker``, and the deployed model."""
     import onnx
 
@@ -105,7 +111,10 @@ def export_onnx(
 
 
 def run_onnxruntime(
-    model: "str | os.PathLike | onnx.ModelProto", x: Tensor | np.ndarray, *, all_outputs: bool = False,
+    model: str | os.PathLike | onnx.ModelProto,
+    x: Tensor | np.ndarray,
+    *,
+    all_outputs: bool = False,
     optimize: bool = True,
 ) -> Any:
     """Output of an exported model under ONNX Runtime on the CPU (with ``all_outputs``, every graph output).

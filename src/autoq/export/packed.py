@@ -24,9 +24,10 @@ import copy
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -200,9 +201,7 @@ def _json_field(header: Mapping[str, str], key: str, where: str) -> Any:
 
 
 def _int_list(v: Any, n: int | None = None) -> bool:
-    return isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in v) and (
-        n is None or len(v) == n
-    )
+    return isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in v) and (n is None or len(v) == n)
 
 
 def _check_record(name: str, rec: Any, where: str) -> None:
@@ -266,8 +265,14 @@ def _decode_layer(name: str, rec: dict, tensors: Mapping[str, Tensor], where: st
     if not (torch.isfinite(act_scale) and act_scale > 0):
         raise AutoQError(f"{where}: layer {name!r} activation scale must be positive and finite")
     common = dict(
-        codes=torch.from_numpy(codes).reshape(shape), scales=scales, bits=bits, bias=bias,
-        act_scale=float(act_scale), act_bits=rec["act_bits"], act_signed=rec["act_signed"], folded_bn=rec.get("folded_bn"),
+        codes=torch.from_numpy(codes).reshape(shape),
+        scales=scales,
+        bits=bits,
+        bias=bias,
+        act_scale=float(act_scale),
+        act_bits=rec["act_bits"],
+        act_signed=rec["act_signed"],
+        folded_bn=rec.get("folded_bn"),
     )
     try:
         if rec["kind"] == "conv2d":
@@ -331,9 +336,11 @@ def _check_target(name: str, module: nn.Module | None, layer: DeployedLayer, whe
         if isinstance(module, DeployedConv2d):
             ok = list(module.codes.shape) == shape
         else:
-            ok = isinstance(module, nn.Conv2d) and list(module.weight.shape) == shape and (
-                tuple(module.stride), tuple(module.dilation), module.groups
-            ) == (layer.stride, layer.dilation, layer.groups)
+            ok = (
+                isinstance(module, nn.Conv2d)
+                and list(module.weight.shape) == shape
+                and (tuple(module.stride), tuple(module.dilation), module.groups) == (layer.stride, layer.dilation, layer.groups)
+            )
     elif isinstance(module, DeployedLinear):
         ok = list(module.codes.shape) == shape
     else:

@@ -17,8 +17,9 @@ Shapes are static (the example input's batch, 1 by default, as FINN expects); op
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from torch import Tensor, nn
@@ -44,8 +45,17 @@ def emit_layer_qonnx(b: Builder, layer: DeployedLayer, x: str, y: str) -> None:
     signed = int(layer.act_signed)
     xq = b.node(
         "Quant",
-        [x, b.const("act_scale", _f32(layer.act_scale)), b.const("act_zero_point", _f32(0)), b.const("act_bits", _f32(layer.act_bits))],
-        f"{b.tag}/{ACT_QUANT}", domain=QONNX_DOMAIN, signed=signed, narrow=signed, rounding_mode="ROUND",
+        [
+            x,
+            b.const("act_scale", _f32(layer.act_scale)),
+            b.const("act_zero_point", _f32(0)),
+            b.const("act_bits", _f32(layer.act_bits)),
+        ],
+        f"{b.tag}/{ACT_QUANT}",
+        domain=QONNX_DOMAIN,
+        signed=signed,
+        narrow=signed,
+        rounding_mode="ROUND",
     )
     conv = isinstance(layer, DeployedConv2d)
     bits = layer.bits.numpy().astype(np.int64)
@@ -66,9 +76,16 @@ def emit_layer_qonnx(b: Builder, layer: DeployedLayer, x: str, y: str) -> None:
         else:
             wq = b.node(
                 "Quant",
-                [w_name, b.const(f"weight_scale{tag}", safe_scales(s)), b.const("weight_zero_point", _f32(0)),
-                 b.const(f"weight_bits{tag}", _f32(wb))],
-                domain=QONNX_DOMAIN, signed=1, narrow=1, rounding_mode="ROUND",
+                [
+                    w_name,
+                    b.const(f"weight_scale{tag}", safe_scales(s)),
+                    b.const("weight_zero_point", _f32(0)),
+                    b.const(f"weight_bits{tag}", _f32(wb)),
+                ],
+                domain=QONNX_DOMAIN,
+                signed=1,
+                narrow=1,
+                rounding_mode="ROUND",
             )
         out = y if whole else None
         acc_out = out if layer.bias is None else None
@@ -88,7 +105,9 @@ def _emit_conv(b: Builder, layer: DeployedConv2d, xq: str, wq: str, idx: np.ndar
     """One bit-width group's Conv (``tag`` empty: the whole layer)."""
     whole = not tag
     attrs = dict(
-        kernel_shape=list(layer.codes.shape[2:]), strides=list(layer.stride), pads=layer.explicit_pads(),
+        kernel_shape=list(layer.codes.shape[2:]),
+        strides=list(layer.stride),
+        pads=layer.explicit_pads(),
         dilations=list(layer.dilation),
     )
     if whole or layer.groups == 1:
@@ -102,7 +121,7 @@ def _emit_conv(b: Builder, layer: DeployedConv2d, xq: str, wq: str, idx: np.ndar
 
 def to_qonnx(
     model: nn.Module, example_input: Tensor, *, fold_bn: bool = True, meta: Mapping[str, Any] | None = None
-) -> tuple["onnx.ModelProto", nn.Module]:
+) -> tuple[onnx.ModelProto, nn.Module]:
     """The QONNX model (shapes and quantized data types inferred by qonnx) and the deployed model."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.transformation.infer_datatypes import InferDataTypes
@@ -129,11 +148,10 @@ def export_qonnx(
     return Path(path)
 
 
-def run_qonnx(model: "str | os.PathLike | onnx.ModelProto", x: Tensor | np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def run_qonnx(model: str | os.PathLike | onnx.ModelProto, x: Tensor | np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Output and every intermediate tensor of a QONNX model under qonnx's own executor (node by node)."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
-
     from qonnx.transformation.change_batchsize import ChangeBatchSize
     from qonnx.transformation.infer_shapes import InferShapes
 

@@ -17,9 +17,9 @@ each export written.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from torch import nn
 
@@ -55,9 +55,7 @@ class ModelSizes:
         }
 
 
-def model_sizes(
-    model: nn.Module, files: Mapping[str, str | os.PathLike] | None = None, *, fold_bn: bool = True
-) -> ModelSizes:
+def model_sizes(model: nn.Module, files: Mapping[str, str | os.PathLike] | None = None, *, fold_bn: bool = True) -> ModelSizes:
     """Sizes of a calibrated quantized (or deployed) ``model``; ``files`` maps an export name to its path."""
     from autoq.export.packed import float_state, packed_nbytes
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -62,7 +63,9 @@ def _codes(layer: DeployedLayer, x: Tensor) -> Tensor:
     return torch.round(layer.quant_input(x) / layer.act_scale)
 
 
-def run_torch(model: nn.Module, x: Tensor, forced: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def run_torch(
+    model: nn.Module, x: Tensor, forced: dict[str, np.ndarray] | None = None
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Output and activation codes per layer call (``LAYER`` or ``LAYER#k``) of a deployed model.
 
     With ``forced``, each layer call named there is fed those codes instead of its own input; the
@@ -126,7 +129,7 @@ def check_packed(path: str | os.PathLike, architecture: nn.Module, model: nn.Mod
     return compare("packed", model, x, y, codes)
 
 
-def check_onnx(proto: "onnx.ModelProto | str | os.PathLike", model: nn.Module, x: Tensor) -> Agreement:
+def check_onnx(proto: onnx.ModelProto | str | os.PathLike, model: nn.Module, x: Tensor) -> Agreement:
     """Run a QDQ export under ONNX Runtime and compare it with the deployed ``model``."""
     import onnx
 
@@ -141,7 +144,7 @@ def check_onnx(proto: "onnx.ModelProto | str | os.PathLike", model: nn.Module, x
     return compare("onnx", model, x, outs[0], codes)
 
 
-def check_qonnx(proto: "onnx.ModelProto | str | os.PathLike", model: nn.Module, x: Tensor) -> Agreement:
+def check_qonnx(proto: onnx.ModelProto | str | os.PathLike, model: nn.Module, x: Tensor) -> Agreement:
     """Run a QONNX export with qonnx's executor and compare it with the deployed ``model``."""
     from autoq.export.qonnx import ACT_QUANT, run_qonnx
 

@@ -19,6 +19,15 @@ from autoq.hardware.accelerator import (
 from autoq.hardware.cost import Area, CostModel, CostReport, LayerCost, cost
 
 __all__ = [
-    "ACCELERATORS", "Accelerator", "Area", "CostModel", "CostReport", "LayerCost", "SpatialAccelerator",
-    "TemporalAccelerator", "accelerator_from_dict", "cost", "load_accelerator",
+    "ACCELERATORS",
+    "Accelerator",
+    "Area",
+    "CostModel",
+    "CostReport",
+    "LayerCost",
+    "SpatialAccelerator",
+    "TemporalAccelerator",
+    "accelerator_from_dict",
+    "cost",
+    "load_accelerator",
 ]

@@ -14,10 +14,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
-
+from typing import Any, ClassVar
 
 from autoq.errors import AutoQError
 from autoq.utils.registry import Registry
@@ -66,15 +66,22 @@ class Accelerator:
 
     _nonneg: ClassVar[tuple[str, ...]] = ("static_power_w", "lut_overhead", "ff_overhead", "dsp")
     _positive: ClassVar[tuple[str, ...]] = (
-        "clock_mhz", "wbuf_pj_per_bit", "ibuf_pj_per_bit", "obuf_pj_per_bit", "dram_pj_per_bit", "kappa",
-        "device_lut", "device_ff", "device_bram36", "device_dsp", "bram36_bits",
+        "clock_mhz",
+        "wbuf_pj_per_bit",
+        "ibuf_pj_per_bit",
+        "obuf_pj_per_bit",
+        "dram_pj_per_bit",
+        "kappa",
+        "device_lut",
+        "device_ff",
+        "device_bram36",
+        "device_dsp",
+        "bram36_bits",
     )
 
     def __post_init__(self) -> None:
         if not isinstance(self.weights_on_chip, bool):
-            raise AutoQError(
-                f"accelerator {self.name!r}: 'weights_on_chip' must be true or false, got {self.weights_on_chip!r}"
-            )
+            raise AutoQError(f"accelerator {self.name!r}: 'weights_on_chip' must be true or false, got {self.weights_on_chip!r}")
         for f in fields(self):
             v = getattr(self, f.name)
             if f.type in ("int", "float") and (isinstance(v, bool) or not isinstance(v, (int, float))):
@@ -109,7 +116,7 @@ class Accelerator:
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **dataclasses.asdict(self)}
 
-    def replace(self, **changes: Any) -> "Accelerator":
+    def replace(self, **changes: Any) -> Accelerator:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
@@ -135,18 +142,27 @@ class TemporalAccelerator(Accelerator):
     ff_per_dpu: float = 0.0
 
     _positive = Accelerator._positive + (
-        "dm", "dk", "dn", "lmem_words", "rmem_words", "read_bits_per_cycle", "write_bits_per_cycle", "binop_pj",
+        "dm",
+        "dk",
+        "dn",
+        "lmem_words",
+        "rmem_words",
+        "read_bits_per_cycle",
+        "write_bits_per_cycle",
+        "binop_pj",
     )
     _nonneg = Accelerator._nonneg + (
-        "exec_overhead_cycles", "lut_per_dpu_bit", "lut_per_dpu", "ff_per_dpu_bit", "ff_per_dpu",
+        "exec_overhead_cycles",
+        "lut_per_dpu_bit",
+        "lut_per_dpu",
+        "ff_per_dpu_bit",
+        "ff_per_dpu",
     )
 
     def _check_bits(self) -> None:
         # bit-serial: any precision is a loop count; results accumulate in 32 bits
         if not 1 <= self.max_bits <= 32:
-            raise AutoQError(
-                f"accelerator {self.name!r}: 'max_bits' is {self.max_bits}; a bit-serial array runs 1 to 32 bits"
-            )
+            raise AutoQError(f"accelerator {self.name!r}: 'max_bits' is {self.max_bits}; a bit-serial array runs 1 to 32 bits")
 
     @property
     def weight_buffer_bits(self) -> int:
@@ -163,9 +179,8 @@ class TemporalAccelerator(Accelerator):
             "lut": round(dpus * (self.lut_per_dpu_bit * self.dk + self.lut_per_dpu)) + self.lut_overhead,
             "ff": round(dpus * (self.ff_per_dpu_bit * self.dk + self.ff_per_dpu)) + self.ff_overhead,
             # BISMO's model: (Dk/32) BRAM columns for each of the Dm + Dn row buffers of depth LMEM / RMEM
-            "bram36": math.ceil(self.dk / 32) * (
-                self.dm * math.ceil(self.lmem_words / 1024) + self.dn * math.ceil(self.rmem_words / 1024)
-            ),
+            "bram36": math.ceil(self.dk / 32)
+            * (self.dm * math.ceil(self.lmem_words / 1024) + self.dn * math.ceil(self.rmem_words / 1024)),
             "dsp": self.dsp,
         }
 
@@ -191,8 +206,15 @@ class SpatialAccelerator(Accelerator):
     fusion_area_factor: float = 0.0
 
     _positive = Accelerator._positive + (
-        "rows_n", "cols_m", "interface_bits_per_cycle", "wbuf_kb", "ibuf_kb", "obuf_kb", "unit_pj",
-        "lut_per_unit", "fusion_area_factor",
+        "rows_n",
+        "cols_m",
+        "interface_bits_per_cycle",
+        "wbuf_kb",
+        "ibuf_kb",
+        "obuf_kb",
+        "unit_pj",
+        "lut_per_unit",
+        "fusion_area_factor",
     )
     _nonneg = Accelerator._nonneg + ("ff_per_unit", "area_exponent")
 
@@ -201,8 +223,7 @@ class SpatialAccelerator(Accelerator):
             raise AutoQError(f"accelerator {self.name!r}: 'fusible' must be true or false, got {self.fusible!r}")
         if self.max_bits not in (2, 4, 8):
             raise AutoQError(
-                f"accelerator {self.name!r}: 'max_bits' is {self.max_bits}; fusion units fuse 2-bit bricks "
-                "to 2, 4 or 8 bits"
+                f"accelerator {self.name!r}: 'max_bits' is {self.max_bits}; fusion units fuse 2-bit bricks to 2, 4 or 8 bits"
             )
 
     def run_bits(self, bits: int) -> int:
@@ -266,9 +287,7 @@ def accelerator_from_dict(data: Mapping[str, Any], source: str = "accelerator") 
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise AutoQError(
-            f"{source}: unknown key {unknown[0]!r} for a {kind} accelerator (known: {', '.join(sorted(known))})"
-        )
+        raise AutoQError(f"{source}: unknown key {unknown[0]!r} for a {kind} accelerator (known: {', '.join(sorted(known))})")
     missing = sorted(f.name for f in fields(cls) if f.name not in data and f.name not in OPTIONAL_KEYS)
     if missing:
         raise AutoQError(f"{source}: missing key {missing[0]!r} (write every key, or start from `base: {kind}`)")
@@ -288,7 +307,7 @@ def accelerator_from_dict(data: Mapping[str, Any], source: str = "accelerator") 
         raise AutoQError(str(e).replace(f"accelerator {data.get('name')!r}", source, 1)) from None
 
 
-def load_accelerator(spec: "str | os.PathLike[str] | Accelerator") -> Accelerator:
+def load_accelerator(spec: str | os.PathLike[str] | Accelerator) -> Accelerator:
     """An accelerator from a built-in name (``temporal``, ``spatial``) or a YAML file path."""
     if isinstance(spec, Accelerator):
         return spec
@@ -298,7 +317,5 @@ def load_accelerator(spec: "str | os.PathLike[str] | Accelerator") -> Accelerato
     else:
         path = Path(text)
         if not path.is_file():
-            raise AutoQError(
-                f"accelerator {text!r} is neither a built-in ({', '.join(ACCELERATORS.names())}) nor a YAML file"
-            )
+            raise AutoQError(f"accelerator {text!r} is neither a built-in ({', '.join(ACCELERATORS.names())}) nor a YAML file")
     return accelerator_from_dict(_read_yaml(path), source=str(path) if text not in ACCELERATORS else text)

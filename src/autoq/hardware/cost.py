@@ -19,15 +19,25 @@ bit-identical numbers.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from autoq.errors import AutoQError
 from autoq.hardware.accelerator import Accelerator, load_accelerator
 from autoq.hardware.mapping import (
-    N_QUANTITIES, Q_ACT, Q_CYCLES, Q_FILL, Q_IBUF, Q_OPS, Q_WBUF, Q_WDRAM, Q_WSTORE, Mapping,
+    N_QUANTITIES,
+    Q_ACT,
+    Q_CYCLES,
+    Q_FILL,
+    Q_IBUF,
+    Q_OPS,
+    Q_WBUF,
+    Q_WDRAM,
+    Q_WSTORE,
+    Mapping,
 )
 from autoq.hardware.report import ENERGY_PARTS, Area, CostReport, LayerCost, LayerCosts, limited_by
 from autoq.hardware.spatial import SpatialMapping
@@ -51,8 +61,8 @@ class CostModel:
 
     def __init__(
         self,
-        layers: Sequence["LayerInfo"],
-        accelerator: "Accelerator | str | os.PathLike[str]",
+        layers: Sequence[LayerInfo],
+        accelerator: Accelerator | str | os.PathLike[str],
         sort_kernels: bool = True,
         batch: int = 1,
     ) -> None:
@@ -149,8 +159,13 @@ class CostModel:
                 buffers=(self._k_w * q[:, Q_WBUF] + self._k_i * q[:, Q_IBUF] + self._e_obuf) * calls,
                 dram=self._k_dram * (dram * calls),
                 static=self.accelerator.static_power_w * latency,
-                cycles=cycles, comp=comp, mem=mem, fill=fill, dram_bits=dram,
-                act_traffic=q[:, Q_ACT] + m.out_wr, w_traffic=dram - q[:, Q_ACT] - m.out_wr,
+                cycles=cycles,
+                comp=comp,
+                mem=mem,
+                fill=fill,
+                dram_bits=dram,
+                act_traffic=q[:, Q_ACT] + m.out_wr,
+                w_traffic=dram - q[:, Q_ACT] - m.out_wr,
             )
         return out
 
@@ -191,7 +206,7 @@ class CostModel:
         names = [l.name for l in self.layers]
         self._validate_policy(Policy(dict(zip(names, weight_bits)), dict(zip(names, act_bits))))
 
-    def _validate_policy(self, policy: "Policy") -> None:
+    def _validate_policy(self, policy: Policy) -> None:
         """:meth:`Policy.validate` against these layers and the bits this accelerator runs."""
         bmax = self.accelerator.max_bits
         try:
@@ -226,7 +241,7 @@ class CostModel:
         """Whether any policy can change the area: only when weights stay on chip."""
         return self._resident
 
-    def _make_single(self, i: int) -> "CostModel":
+    def _make_single(self, i: int) -> CostModel:
         return CostModel([self.layers[i]], self.accelerator, self.sort_kernels, self.batch)
 
     def utilisation(self, bram36_weights: int) -> float:
@@ -259,9 +274,7 @@ class CostModel:
                 energy_parts_j={p: as_list[p][i] for p in ENERGY_PARTS},
                 bram36=as_list["bram"][i],
                 bound="compute" if as_list["comp"][i] >= as_list["mem"][i] else "memory",
-                limited_by=limited_by(
-                    as_list["comp"][i], as_list["mem"][i], as_list["w_traffic"][i], as_list["act_traffic"][i]
-                ),
+                limited_by=limited_by(as_list["comp"][i], as_list["mem"][i], as_list["w_traffic"][i], as_list["act_traffic"][i]),
                 cycles=as_list["cycles"][i],
                 compute_cycles=as_list["comp"][i],
                 memory_cycles=as_list["mem"][i],
@@ -282,8 +295,13 @@ class CostModel:
             energy_j=sum(as_list["energy"]),
             energy_parts_j={p: sum(as_list[p]) for p in ENERGY_PARTS},
             area=Area(
-                lut=res["lut"], ff=res["ff"], bram36=res["bram36"] + bram_w, dsp=res["dsp"],
-                utilisation=self._utilisation(bram_w), bram36_accelerator=res["bram36"], bram36_weights=bram_w,
+                lut=res["lut"],
+                ff=res["ff"],
+                bram36=res["bram36"] + bram_w,
+                dsp=res["dsp"],
+                utilisation=self._utilisation(bram_w),
+                bram36_accelerator=res["bram36"],
+                bram36_weights=bram_w,
                 weights_on_chip=self._resident,
             ),
             layers=layers,
@@ -299,7 +317,7 @@ class CostModel:
             for w, a in zip(weight_bits, act_bits.tolist())
         ]
 
-    def evaluate(self, policy: "Policy") -> CostReport:
+    def evaluate(self, policy: Policy) -> CostReport:
         """Full report of a :class:`~autoq.quant.policy.Policy`."""
         self._validate_policy(policy)
         return self.evaluate_bits(policy.weight_list(self.layers), policy.act_list(self.layers))
@@ -314,9 +332,9 @@ def _as_int(arr: np.ndarray, what: str) -> np.ndarray:
 
 
 def cost(
-    layers: Sequence["LayerInfo"],
-    policy: "Policy",
-    accelerator: "Accelerator | str | os.PathLike[str]",
+    layers: Sequence[LayerInfo],
+    policy: Policy,
+    accelerator: Accelerator | str | os.PathLike[str],
     sort_kernels: bool = True,
     batch: int = 1,
 ) -> CostReport:

@@ -20,8 +20,9 @@ path through the model gives bit-identical results.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -60,7 +61,7 @@ class Shapes:
     P: np.ndarray  # outputs per channel B·Ho·Wo
 
     @classmethod
-    def of(cls, layers: Sequence["LayerInfo"], batch: int) -> "Shapes":
+    def of(cls, layers: Sequence[LayerInfo], batch: int) -> Shapes:
         def col(values) -> np.ndarray:
             return np.asarray(list(values), dtype=np.int64).reshape(-1, 1, 1)
 
@@ -91,7 +92,7 @@ class Mapping:
     ops_pj: float  # energy of one counted operation (before kappa)
     needs_group_bits: bool  # memory() wants the kernel-bit sum of every group
 
-    def __init__(self, layers: Sequence["LayerInfo"], acc: Accelerator, batch: int) -> None:
+    def __init__(self, layers: Sequence[LayerInfo], acc: Accelerator, batch: int) -> None:
         self.acc = acc
         self.bmax = bmax = acc.max_bits
         self.s = Shapes.of(layers, batch)
@@ -108,7 +109,7 @@ class Mapping:
                 d = np.diff(f, axis=2)
                 if (d < 0).any() or (block != "first" and (f[:, :, 0] != 0).any()):
                     raise AssertionError(f"cost table {q} must start at 0 and not decrease")  # model invariant
-                delta[:, :, k * bmax:(k + 1) * bmax, q] = d
+                delta[:, :, k * bmax : (k + 1) * bmax, q] = d
                 if block == "first":
                     delta[:, :, -1, q] += f[:, :, 0]
         for q, f in const.items():
@@ -125,9 +126,7 @@ class Mapping:
         the output write bits and the output-buffer bits of one call of each layer."""
         raise NotImplementedError
 
-    def memory(
-        self, w_dram: np.ndarray, act_rd: np.ndarray, group_bits: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def memory(self, w_dram: np.ndarray, act_rd: np.ndarray, group_bits: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """DRAM bits and memory cycles per layer.
 
         ``w_dram``: weight bits of each layer as stored in DRAM; ``act_rd``: activation read bits;

@@ -30,7 +30,16 @@ import numpy as np
 
 from autoq.hardware.accelerator import SpatialAccelerator
 from autoq.hardware.mapping import (
-    Q_ACT, Q_CYCLES, Q_FILL, Q_IBUF, Q_OPS, Q_WBUF, Q_WDRAM, Q_WSTORE, Mapping, ceil_div,
+    Q_ACT,
+    Q_CYCLES,
+    Q_FILL,
+    Q_IBUF,
+    Q_OPS,
+    Q_WBUF,
+    Q_WDRAM,
+    Q_WSTORE,
+    Mapping,
+    ceil_div,
 )
 
 REFERENCE_UNIT_BITS = 8  # unit_pj is the energy of one 8x8 fusion-unit cycle

@@ -32,7 +32,16 @@ import numpy as np
 
 from autoq.hardware.accelerator import TemporalAccelerator
 from autoq.hardware.mapping import (
-    Q_ACT, Q_CYCLES, Q_FILL, Q_IBUF, Q_OPS, Q_WBUF, Q_WDRAM, Q_WSTORE, Mapping, ceil_div,
+    Q_ACT,
+    Q_CYCLES,
+    Q_FILL,
+    Q_IBUF,
+    Q_OPS,
+    Q_WBUF,
+    Q_WDRAM,
+    Q_WSTORE,
+    Mapping,
+    ceil_div,
 )
 
 
@@ -66,9 +75,7 @@ class TemporalMapping(Mapping):
         self._TkDk = TkDk = Tk * acc.dk
         n0 = np.minimum(acc.dm, s.cpg)  # kernels of the first tile
         p0 = np.minimum(acc.dn, s.P)  # output positions of the first activation tile
-        fill = ceil_div(n0 * TkDk * b + a * p0 * TkDk, acc.read_bits_per_cycle) + ceil_div(
-            n0 * p0 * 32, acc.write_bits_per_cycle
-        )
+        fill = ceil_div(n0 * TkDk * b + a * p0 * TkDk, acc.read_bits_per_cycle) + ceil_div(n0 * p0 * 32, acc.write_bits_per_cycle)
         tables = {
             "tile": {Q_CYCLES: Tn * a * b * (Tk + acc.exec_overhead_cycles), Q_IBUF: a * Tn * acc.dn * TkDk * b},
             "exec": {Q_OPS: s.K * s.P * a * b, Q_WBUF: Tn * TkDk * a * b},

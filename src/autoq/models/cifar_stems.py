@@ -12,7 +12,7 @@ the shared folder's weights trained on JPEG CIFAR-10 load as they are:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 
@@ -52,7 +52,9 @@ def _squeezenet1_0(num_classes: int) -> nn.Module:
 
 
 _BUILDERS: dict[str, Callable[[int], nn.Module]] = {
-    "resnet18": _resnet18, "mobilenet_v2": _mobilenet_v2, "squeezenet1_0": _squeezenet1_0,
+    "resnet18": _resnet18,
+    "mobilenet_v2": _mobilenet_v2,
+    "squeezenet1_0": _squeezenet1_0,
 }
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -111,9 +111,7 @@ def _digits_build(num_classes: int | None, pretrained: bool, input_shape: Shape 
 def _torchvision_build(name: str) -> Callable[[int | None, bool, Shape | None], nn.Module]:
     from autoq.models import torchvision_models
 
-    return lambda num_classes, pretrained, input_shape: torchvision_models.build(
-        name, num_classes, pretrained, input_shape
-    )
+    return lambda num_classes, pretrained, input_shape: torchvision_models.build(name, num_classes, pretrained, input_shape)
 
 
 def _registry() -> Registry[_Entry]:
@@ -128,21 +126,20 @@ def _registry() -> Registry[_Entry]:
     for name in torchvision_models.names():
         pre = torchvision_models.default_preprocess(name)
         crop = pre["crop_size"]
-        spec = ModelSpec(
-            name, (3, crop, crop), 1000, "imagenet", f"torchvision {name}, ImageNet classifier", preprocess=pre
-        )
+        spec = ModelSpec(name, (3, crop, crop), 1000, "imagenet", f"torchvision {name}, ImageNet classifier", preprocess=pre)
         reg.add(name, _Entry(spec, _torchvision_build(name)))
     for name, depth in DEPTHS.items():
         weights = " (pretrained weights in the shared folder)" if name in _CIFAR_PRETRAINED else ""
-        spec = ModelSpec(
-            name, (3, 32, 32), 10, "cifar10-subset", f"CIFAR ResNet-{depth}, option-A shortcuts{weights}"
-        )
+        spec = ModelSpec(name, (3, 32, 32), 10, "cifar10-subset", f"CIFAR ResNet-{depth}, option-A shortcuts{weights}")
         reg.add(name, _Entry(spec, _cifar_build(name)))
     from autoq.models.cifar_stems import CIFAR_STEM_MODELS
 
     for name, base in CIFAR_STEM_MODELS.items():
         spec = ModelSpec(
-            name, (3, 32, 32), 10, "cifar10-jpeg",
+            name,
+            (3, 32, 32),
+            10,
+            "cifar10-jpeg",
             f"torchvision {base} with a CIFAR stem (pretrained: trained on JPEG CIFAR-10, shared folder)",
         )
         reg.add(name, _Entry(spec, _cifar_stem_build(name)))
@@ -178,9 +175,7 @@ def _unknown(name: str) -> AutoQError:
     return AutoQError(f"unknown model {name!r}; known: {', '.join(list_models())}; {_USER_FORMS}")
 
 
-def model_spec(
-    name: str, input_shape: Shape | None = None, num_classes: int | None = None
-) -> ModelSpec:
+def model_spec(name: str, input_shape: Shape | None = None, num_classes: int | None = None) -> ModelSpec:
     """The spec of a registered or user model; ``input_shape`` / ``num_classes`` override its defaults.
 
     A user model's input shape comes from ``input_shape``, else from an ``INPUT_SHAPE`` constant in
@@ -222,7 +217,8 @@ def create_model(
 
     ``weights`` is a state-dict file, loaded with ``weights_only=True``; ``pretrained`` takes
     torchvision's weights (downloaded into the torch hub cache), the shared folder's CIFAR weights
-    (ResNet-20/32, the ``-cifar`` models), or the embedded default's digits-cnn weights. ``input_shape`` sets the input channels of
+    (ResNet-20/32, the ``-cifar`` models), or the embedded default's digits-cnn weights.
+    ``input_shape`` sets the input channels of
     the CIFAR ResNets and the small CNN, and the image size of torchvision's ViTs.
     """
     input_shape = _check_shape(input_shape)

@@ -68,8 +68,7 @@ def build(name: str, num_classes: int | None, pretrained: bool, input_shape: tup
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise AutoQError(
-            f"the pretrained weights of {name!r} at {target} could not be loaded ({first}); "
-            "delete the file to download it again"
+            f"the pretrained weights of {name!r} at {target} could not be loaded ({first}); delete the file to download it again"
         ) from None
     for attr in _AUX_HEADS.get(name, ()):
         setattr(model, attr, None)

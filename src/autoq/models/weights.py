@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import torch
 from torch import nn
@@ -67,9 +67,7 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> None:
     state = read_state_dict(path)
     own = model.state_dict()
     wrong_shape = [
-        f"{k} {tuple(v.shape)} vs model {tuple(own[k].shape)}"
-        for k, v in state.items()
-        if k in own and own[k].shape != v.shape
+        f"{k} {tuple(v.shape)} vs model {tuple(own[k].shape)}" for k, v in state.items() if k in own and own[k].shape != v.shape
     ]
     if wrong_shape:
         raise AutoQError(

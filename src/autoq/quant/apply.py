@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor, nn
@@ -21,9 +21,7 @@ def quant_modules(model: nn.Module) -> dict[str, QuantMixin]:
     return {name: m for name, m in model.named_modules() if isinstance(m, QuantMixin)}
 
 
-def apply_policy(
-    model: nn.Module, policy: Policy, *, weight_clip: str = "mse", act_clip: str = "mse"
-) -> nn.Module:
+def apply_policy(model: nn.Module, policy: Policy, *, weight_clip: str = "mse", act_clip: str = "mse") -> nn.Module:
     """A quantized copy of ``model``: every layer named in ``policy`` becomes a fake-quantized layer.
 
     The float model is left untouched. Activations must be calibrated (:func:`calibrate`) before

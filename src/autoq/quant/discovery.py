@@ -103,9 +103,7 @@ def discover_layers(model: nn.Module, example_input: torch.Tensor) -> Discovery:
     records = _record_calls(model, example_input)
     layers = [_layer_info(index, name, rec) for index, (name, rec) in enumerate(records.items())]
     reused = [n for n, rec in records.items() if rec["calls"] > 1]
-    unreached = [
-        name for name, m in model.named_modules() if isinstance(m, QUANTIZABLE) and name not in records
-    ]
+    unreached = [name for name, m in model.named_modules() if isinstance(m, QUANTIZABLE) and name not in records]
     return Discovery(layers=layers, reused=reused, unreached=unreached)
 
 
@@ -144,15 +142,33 @@ def _layer_info(index: int, name: str, rec: dict) -> LayerInfo:
     m = rec["module"]
     if isinstance(m, nn.Conv2d):
         return LayerInfo(
-            index=index, name=name, kind="conv", c_in=m.in_channels, c_out=m.out_channels,
-            kernel_size=_pair(m.kernel_size), stride=_pair(m.stride),
-            padding=_pair(m.padding) if not isinstance(m.padding, str) else (0, 0), groups=m.groups,
-            in_hw=(rec["in"][-2], rec["in"][-1]), out_hw=(rec["out"][-2], rec["out"][-1]),
-            has_bias=m.bias is not None, calls=rec["calls"],
+            index=index,
+            name=name,
+            kind="conv",
+            c_in=m.in_channels,
+            c_out=m.out_channels,
+            kernel_size=_pair(m.kernel_size),
+            stride=_pair(m.stride),
+            padding=_pair(m.padding) if not isinstance(m.padding, str) else (0, 0),
+            groups=m.groups,
+            in_hw=(rec["in"][-2], rec["in"][-1]),
+            out_hw=(rec["out"][-2], rec["out"][-1]),
+            has_bias=m.bias is not None,
+            calls=rec["calls"],
         )
     positions = math.prod(rec["in"][1:-1]) if len(rec["in"]) > 2 else 1
     return LayerInfo(
-        index=index, name=name, kind="linear", c_in=m.in_features, c_out=m.out_features,
-        kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), groups=1,
-        in_hw=(positions, 1), out_hw=(positions, 1), has_bias=m.bias is not None, calls=rec["calls"],
+        index=index,
+        name=name,
+        kind="linear",
+        c_in=m.in_features,
+        c_out=m.out_features,
+        kernel_size=(1, 1),
+        stride=(1, 1),
+        padding=(0, 0),
+        groups=1,
+        in_hw=(positions, 1),
+        out_hw=(positions, 1),
+        has_bias=m.bias is not None,
+        calls=rec["calls"],
     )

@@ -86,7 +86,9 @@ def conv_chains(graph: torch.fx.Graph, model: nn.Module) -> list[ConvChain]:
         if bn is None or bn.op != "call_module" or calls[bn.target] != 1 or bn.args[0] is not node:
             continue
         m = modules[bn.target]
-        if not (isinstance(m, nn.BatchNorm2d) and m.running_mean is not None and m.num_features == modules[node.target].out_channels):
+        if not (
+            isinstance(m, nn.BatchNorm2d) and m.running_mean is not None and m.num_features == modules[node.target].out_channels
+        ):
             continue
         chain = ConvChain(node, bn)
         nxt = _only_user(bn)
@@ -156,7 +158,12 @@ class FusedConvBN(nn.Module):
             return self._tail(self.bn(self.conv(x)), other)
         x = self.conv.quant_input(x)
         w, b = self._weights()
-        if self._onednn and x.device.type == "cpu" and x.dtype == torch.float32 and (other is None or other.shape == self._out_shape(x)):
+        if (
+            self._onednn
+            and x.device.type == "cpu"
+            and x.dtype == torch.float32
+            and (other is None or other.shape == self._out_shape(x))
+        ):
             try:
                 return self._onednn_conv(x, w, b, other)
             except (RuntimeError, AttributeError) as e:  # a build without the fused operator
@@ -226,7 +233,9 @@ def fuse_for_inference(qmodel: nn.Module) -> nn.Module:
     gm = torch.fx.GraphModule(qmodel, graph)
     for i, ch in enumerate(chains):
         name = f"fused_{i}"
-        fused = FusedConvBN(gm.get_submodule(ch.conv.target), gm.get_submodule(ch.bn.target), ch.add is not None, ch.relu is not None)
+        fused = FusedConvBN(
+            gm.get_submodule(ch.conv.target), gm.get_submodule(ch.bn.target), ch.add is not None, ch.relu is not None
+        )
         gm.add_submodule(name, fused)
         last = ch.last
         with graph.inserting_after(last):

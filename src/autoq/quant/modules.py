@@ -138,10 +138,18 @@ class QuantConv2d(QuantMixin, nn.Conv2d):
     """``nn.Conv2d`` with kernel-wise weight and layer-wise input quantization."""
 
     @classmethod
-    def from_float(cls, conv: nn.Conv2d, weight_clip: str = "mse", act_clip: str = "mse") -> "QuantConv2d":
+    def from_float(cls, conv: nn.Conv2d, weight_clip: str = "mse", act_clip: str = "mse") -> QuantConv2d:
         q = cls(
-            conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-            conv.dilation, conv.groups, conv.bias is not None, conv.padding_mode, device="meta",
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            conv.stride,
+            conv.padding,
+            conv.dilation,
+            conv.groups,
+            conv.bias is not None,
+            conv.padding_mode,
+            device="meta",
         )
         q.weight, q.bias = conv.weight, conv.bias
         q.train(conv.training)
@@ -159,7 +167,7 @@ class QuantLinear(QuantMixin, nn.Linear):
     """``nn.Linear`` with row-wise (kernel-wise) weight and layer-wise input quantization."""
 
     @classmethod
-    def from_float(cls, linear: nn.Linear, weight_clip: str = "mse", act_clip: str = "mse") -> "QuantLinear":
+    def from_float(cls, linear: nn.Linear, weight_clip: str = "mse", act_clip: str = "mse") -> QuantLinear:
         q = cls(linear.in_features, linear.out_features, linear.bias is not None, device="meta")
         q.weight, q.bias = linear.weight, linear.bias
         q.train(linear.training)

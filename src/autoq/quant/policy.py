@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,14 +45,12 @@ class Policy:
 
     # construction -------------------------------------------------------------------------------
     @classmethod
-    def uniform(cls, layers: Sequence[LayerInfo], weight_bits: int, act_bits: int) -> "Policy":
+    def uniform(cls, layers: Sequence[LayerInfo], weight_bits: int, act_bits: int) -> Policy:
         """Every kernel at ``weight_bits`` and every activation at ``act_bits``."""
         return cls.layerwise(layers, [weight_bits] * len(layers), [act_bits] * len(layers))
 
     @classmethod
-    def layerwise(
-        cls, layers: Sequence[LayerInfo], weight_bits: Sequence[int], act_bits: Sequence[int]
-    ) -> "Policy":
+    def layerwise(cls, layers: Sequence[LayerInfo], weight_bits: Sequence[int], act_bits: Sequence[int]) -> Policy:
         """One weight bit width per layer (all its kernels) and one activation bit width per layer."""
         if len(weight_bits) != len(layers) or len(act_bits) != len(layers):
             raise AutoQError(
@@ -64,12 +63,12 @@ class Policy:
         )
 
     @classmethod
-    def from_lists(cls, layers: Sequence[LayerInfo], weight_bits: Sequence[np.ndarray], act_bits: Sequence[int]) -> "Policy":
+    def from_lists(cls, layers: Sequence[LayerInfo], weight_bits: Sequence[np.ndarray], act_bits: Sequence[int]) -> Policy:
         """The policy of per-layer bits given in the order of ``layers`` (the inverse of the ordered views)."""
         return cls({l.name: w for l, w in zip(layers, weight_bits)}, {l.name: a for l, a in zip(layers, act_bits)})
 
     @classmethod
-    def parse_spec(cls, spec: str, layers: Sequence[LayerInfo]) -> "Policy":
+    def parse_spec(cls, spec: str, layers: Sequence[LayerInfo]) -> Policy:
         """A policy from ``uniform:W:A`` or a JSON file path (validated against ``layers``)."""
         if spec.startswith("uniform:"):
             parts = spec.split(":")
@@ -84,7 +83,7 @@ class Policy:
             return policy
         return cls.load(spec, layers)
 
-    def copy(self) -> "Policy":
+    def copy(self) -> Policy:
         return Policy({k: v.copy() for k, v in self.weight_bits.items()}, dict(self.act_bits), dict(self.meta))
 
     # ordered views ------------------------------------------------------------------------------
@@ -116,8 +115,7 @@ class Policy:
             w = self.weight_bits[layer.name]
             if w.shape != (layer.c_out,):
                 raise AutoQError(
-                    f"policy: layer {layer.name!r} field 'weight_bits' has {w.size} entries, "
-                    f"the layer has {layer.c_out} kernels"
+                    f"policy: layer {layer.name!r} field 'weight_bits' has {w.size} entries, the layer has {layer.c_out} kernels"
                 )
             self._check_ranges(layer.name, weight_range, act_range)
 
@@ -170,7 +168,7 @@ class Policy:
         atomic_write_json(path, self.to_dict())
 
     @classmethod
-    def from_dict(cls, data: Any, layers: Sequence[LayerInfo] | None = None, source: str = "policy") -> "Policy":
+    def from_dict(cls, data: Any, layers: Sequence[LayerInfo] | None = None, source: str = "policy") -> Policy:
         """Parse and type-check a policy document; with ``layers``, also check it fits the model."""
         if not isinstance(data, Mapping):
             raise AutoQError(f"{source}: not a policy file (expected a JSON object)")
@@ -215,7 +213,7 @@ class Policy:
         return policy
 
     @classmethod
-    def load(cls, path: str | os.PathLike, layers: Sequence[LayerInfo] | None = None) -> "Policy":
+    def load(cls, path: str | os.PathLike, layers: Sequence[LayerInfo] | None = None) -> Policy:
         """Read and validate a policy file; see :meth:`from_dict`."""
         path = Path(path)
         if path.is_dir():
@@ -232,7 +230,7 @@ class Policy:
             raise AutoQError(f"{path}: not valid JSON ({str(e).splitlines()[0]})") from None
         return cls.from_dict(data, layers, source=str(path))
 
-    def ordered(self, layers: Iterable[LayerInfo]) -> "Policy":
+    def ordered(self, layers: Iterable[LayerInfo]) -> Policy:
         """The same policy with its layers in the order of ``layers``."""
         names = [l.name for l in layers]
         return Policy({n: self.weight_bits[n] for n in names}, {n: self.act_bits[n] for n in names}, self.meta)

@@ -207,4 +207,3 @@ def _suffix(v: Tensor) -> Tensor:
     """``out[k] = v[k+1:].sum()``."""
     total = v.sum()
     return total - v.cumsum(0)
-

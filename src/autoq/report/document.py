@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 _CODE = re.compile(r"`([^`]+)`")
 
@@ -65,7 +66,7 @@ class Document:
                 cells = "".join("<tr>" + "".join(f"<td>{_inline(v)}</td>" for v in r) + "</tr>\n" for r in rows)
                 body.append(f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{cells}</tbody>\n</table>")
         return (
-            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f"<title>{html.escape(self.title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
             + "\n".join(body)
             + "\n</body>\n</html>\n"

@@ -40,7 +40,7 @@ class _Episodes:
     budget: dict
 
     @classmethod
-    def of(cls, d: RunData, lat: plots.Unit, en: plots.Unit) -> "_Episodes":
+    def of(cls, d: RunData, lat: plots.Unit, en: plots.Unit) -> _Episodes:
         rows = d.rows
         return cls(
             episodes=_column(rows, "episode").astype(np.int64),
@@ -65,13 +65,16 @@ def _bits_figures(d: RunData) -> dict[str, tuple[Any, str]]:
     w = [d.policy.weight_bits[n] for n in names]
     return {
         "kernel_bits.png": (
-            plots.bits_heatmap(names, w, (int(cfg.get("w_min", 1)), int(cfg.get("w_max", 8))),
-                               f"Weight bit width of every kernel: best policy (episode {best_ep})"),
+            plots.bits_heatmap(
+                names,
+                w,
+                (int(cfg.get("w_min", 1)), int(cfg.get("w_max", 8))),
+                f"Weight bit width of every kernel: best policy (episode {best_ep})",
+            ),
             "heatmap of the weight bit width of every kernel, one row per layer",
         ),
         "layer_bits.png": (
-            plots.layer_bits(names, w, [d.policy.act_bits[n] for n in names],
-                             f"Bits per layer: best policy (episode {best_ep})"),
+            plots.layer_bits(names, w, [d.policy.act_bits[n] for n in names], f"Bits per layer: best policy (episode {best_ep})"),
             "activation bits and weight bits per layer",
         ),
     }
@@ -87,17 +90,37 @@ def _learning_curves(d: RunData, ep: _Episodes, lat: plots.Unit, en: plots.Unit)
     curves = [
         plots.Curve("reward\n(higher is better)", _column(rows, "reward")),
         plots.Curve("accuracy, reward\nsplit top-1 (%)", ep.acc, refs=acc_refs),
-        plots.Curve(f"latency ({lat.label})", ep.latency, ep.limit("latency", lat.factor),
-                    {"uniform 8/8": u8["latency_s"] * lat.factor, "uniform 4/4": u4["latency_s"] * lat.factor}),
-        plots.Curve(f"energy ({en.label})", ep.energy, ep.limit("energy", en.factor),
-                    {"uniform 8/8": u8["energy_j"] * en.factor, "uniform 4/4": u4["energy_j"] * en.factor}),
+        plots.Curve(
+            f"latency ({lat.label})",
+            ep.latency,
+            ep.limit("latency", lat.factor),
+            {"uniform 8/8": u8["latency_s"] * lat.factor, "uniform 4/4": u4["latency_s"] * lat.factor},
+        ),
+        plots.Curve(
+            f"energy ({en.label})",
+            ep.energy,
+            ep.limit("energy", en.factor),
+            {"uniform 8/8": u8["energy_j"] * en.factor, "uniform 4/4": u4["energy_j"] * en.factor},
+        ),
     ]
     if ep.budget.get("metric") == "area":
-        curves.append(plots.Curve("FPGA utilisation (%)", 100 * _column(rows, "area"), ep.limit("area", 100),
-                                  {"uniform 8/8": 100 * u8["area"], "uniform 4/4": 100 * u4["area"]}))
+        curves.append(
+            plots.Curve(
+                "FPGA utilisation (%)",
+                100 * _column(rows, "area"),
+                ep.limit("area", 100),
+                {"uniform 8/8": 100 * u8["area"], "uniform 4/4": 100 * u4["area"]},
+            )
+        )
     if ep.budget.get("metric") == "size":
-        curves.append(plots.Curve("weight size (KiB)", _column(rows, "size_bits") / 8192, ep.limit("size", 1 / 8192),
-                                  {"uniform 8/8": u8["size_bits"] / 8192, "uniform 4/4": u4["size_bits"] / 8192}))
+        curves.append(
+            plots.Curve(
+                "weight size (KiB)",
+                _column(rows, "size_bits") / 8192,
+                ep.limit("size", 1 / 8192),
+                {"uniform 8/8": u8["size_bits"] / 8192, "uniform 4/4": u4["size_bits"] / 8192},
+            )
+        )
     warmup = int((d.config.get("agent_options") or {}).get("warmup_episodes") or 0)
     title = f"Learning curves: {model_name(d)} on {d.config.get('dataset') or 'its data set'}"
     return plots.learning_curves(ep.episodes, curves, ep.within, d.best.get("episode"), warmup, title)
@@ -111,21 +134,37 @@ def _pareto(d: RunData, ep: _Episodes, lat: plots.Unit, en: plots.Unit) -> Any:
         return plots.Point(label, 100 * r["accuracy"], (r["latency_s"] * lat.factor, r["energy_j"] * en.factor))
 
     best = point(f"best policy (episode {d.best.get('episode')})", d.best) if d.best else None
-    return plots.pareto(ep.episodes, ep.acc, [ep.latency, ep.energy], [f"latency ({lat.label})", f"energy ({en.label})"],
-                        ep.within, best, [point(REF_LABELS[k], refs[k]) for k in REFERENCES],
-                        100 * refs["float"]["accuracy"] if "float" in refs else None,
-                        [ep.limit("latency", lat.factor), ep.limit("energy", en.factor)],
-                        "Accuracy against latency and energy, every episode")
+    return plots.pareto(
+        ep.episodes,
+        ep.acc,
+        [ep.latency, ep.energy],
+        [f"latency ({lat.label})", f"energy ({en.label})"],
+        ep.within,
+        best,
+        [point(REF_LABELS[k], refs[k]) for k in REFERENCES],
+        100 * refs["float"]["accuracy"] if "float" in refs else None,
+        [ep.limit("latency", lat.factor), ep.limit("energy", en.factor)],
+        "Accuracy against latency and energy, every episode",
+    )
 
 
 def _layer_costs(d: RunData, lat: plots.Unit, en: plots.Unit) -> Any:
     """Latency and energy of every layer under the best policy and under uniform 8/8."""
     series = {
         f"{label} (total {num(c.latency_s * lat.factor)} {lat.label}, {num(c.energy_j * en.factor)} {en.label})": (
-            [l.latency_s for l in c.layers], [l.energy_j for l in c.layers], [l.bound for l in c.layers])
+            [l.latency_s for l in c.layers],
+            [l.energy_j for l in c.layers],
+            [l.bound for l in c.layers],
+        )
         for label, c in (("best policy", d.costs["best"]), ("uniform 8/8", d.costs["uniform8"]))
     }
-    units = (plots.si_unit([v for s in series.values() for v in s[0]], "s"),
-             plots.si_unit([v for s in series.values() for v in s[1]], "J"))
-    return plots.layer_costs([l.name for l in d.layers], series, units,
-                             f"Latency and energy per layer on the {d.costs['best'].accelerator} accelerator")
+    units = (
+        plots.si_unit([v for s in series.values() for v in s[0]], "s"),
+        plots.si_unit([v for s in series.values() for v in s[1]], "J"),
+    )
+    return plots.layer_costs(
+        [l.name for l in d.layers],
+        series,
+        units,
+        f"Latency and energy per layer on the {d.costs['best'].accelerator} accelerator",
+    )

@@ -7,8 +7,8 @@ energy arrive in seconds and joules and are shown in the unit :func:`si_unit` pi
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import matplotlib
 import numpy as np
@@ -69,9 +69,7 @@ def _bit_colours(lo: int, hi: int) -> tuple[ListedColormap, BoundaryNorm, np.nda
     return ListedColormap(colours), BoundaryNorm(np.append(levels, hi + 1) - 0.5, len(levels)), levels
 
 
-def bits_heatmap(
-    names: Sequence[str], weight_bits: Sequence[np.ndarray], bit_range: tuple[int, int], title: str
-) -> Figure:
+def bits_heatmap(names: Sequence[str], weight_bits: Sequence[np.ndarray], bit_range: tuple[int, int], title: str) -> Figure:
     """The per-kernel figure: one row per layer, one column per kernel (output channel), a colour per bit width."""
     m = kernel_bits_matrix(weight_bits)
     lo = min(bit_range[0], int(m.min()))
@@ -96,8 +94,12 @@ def bits_heatmap(
     if 0 in levels:
         bar.ax.set_yticklabels([("0 (pruned)" if b == 0 else str(b)) for b in levels])
     if (m.mask).any():
-        fig.legend(handles=[Patch(**NO_KERNEL, label="no kernel (the layer has fewer output channels)")],
-                   loc="outside lower left", fontsize=8, frameon=False)
+        fig.legend(
+            handles=[Patch(**NO_KERNEL, label="no kernel (the layer has fewer output channels)")],
+            loc="outside lower left",
+            fontsize=8,
+            frameon=False,
+        )
     return fig
 
 
@@ -110,8 +112,16 @@ def layer_bits(names: Sequence[str], weight_bits: Sequence[np.ndarray], act_bits
     fig = Figure(figsize=(max(7.0, 0.42 * len(names) + 2), 4.2), layout="constrained")
     ax = fig.add_subplot()
     ax.bar(x, act_bits, width=0.6, color="tab:orange", alpha=0.85, label="activation bits (layer input)")
-    ax.errorbar(x, mean, yerr=[low, high], fmt="o", color="tab:blue", ecolor="tab:blue", capsize=3,
-                label="weight bits: mean over kernels, line = narrowest to widest kernel")
+    ax.errorbar(
+        x,
+        mean,
+        yerr=[low, high],
+        fmt="o",
+        color="tab:blue",
+        ecolor="tab:blue",
+        capsize=3,
+        label="weight bits: mean over kernels, line = narrowest to widest kernel",
+    )
     ax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("bits")
     ax.set_ylim(0, max(max(act_bits), max(int(w.max()) for w in weight_bits)) + 1.8)
@@ -139,8 +149,9 @@ class Curve:
     refs: dict[str, float] | None = None
 
 
-def learning_curves(episodes: np.ndarray, curves: Sequence[Curve], within: np.ndarray, best: int | None,
-                    warmup: int, title: str) -> Figure:
+def learning_curves(
+    episodes: np.ndarray, curves: Sequence[Curve], within: np.ndarray, best: int | None, warmup: int, title: str
+) -> Figure:
     """One panel per quantity against the episode: each episode, the best so far, references and the budget."""
     fig = Figure(figsize=(10, 2.2 * len(curves) + 1.2), layout="constrained")
     axes = fig.subplots(len(curves), 1, sharex=True, squeeze=False)[:, 0]
@@ -148,8 +159,9 @@ def learning_curves(episodes: np.ndarray, curves: Sequence[Curve], within: np.nd
         ax.plot(episodes, c.values, color="tab:blue", linewidth=0.8, alpha=0.7, zorder=2)
         ax.scatter(episodes[within], c.values[within], s=12, color="tab:blue", zorder=3, label="episode")
         if (~within).any():
-            ax.scatter(episodes[~within], c.values[~within], s=22, marker="x", color="tab:red", zorder=3,
-                       label="episode over the budget")
+            ax.scatter(
+                episodes[~within], c.values[~within], s=22, marker="x", color="tab:red", zorder=3, label="episode over the budget"
+            )
         for name, v in (c.refs or {}).items():
             ax.axhline(v, linewidth=1, label=name, **REF_LINES.get(name, {}))
         if c.limit is not None:
@@ -158,8 +170,13 @@ def learning_curves(episodes: np.ndarray, curves: Sequence[Curve], within: np.nd
             i = int(np.flatnonzero(episodes == best)[0])
             ax.scatter([best], [c.values[i]], **{**BEST, "s": 140}, label=f"best policy (episode {best})")
         if warmup > 0:
-            ax.axvspan(episodes.min() - 0.5, min(warmup, episodes.max() + 1) - 0.5, color="0.9", zorder=0,
-                       label="warm-up (constant exploration noise)")
+            ax.axvspan(
+                episodes.min() - 0.5,
+                min(warmup, episodes.max() + 1) - 0.5,
+                color="0.9",
+                zorder=0,
+                label="warm-up (constant exploration noise)",
+            )
         ax.set_ylabel(c.label)
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel("episode")
@@ -198,27 +215,54 @@ class Point:
     costs: tuple[float, float]
 
 
-def pareto(episodes: np.ndarray, accuracy: np.ndarray, costs: Sequence[np.ndarray], cost_labels: Sequence[str],
-           within: np.ndarray, best: Point | None, refs: Sequence[Point], float_accuracy: float | None,
-           limits: Sequence[float | None], title: str) -> Figure:
+def pareto(
+    episodes: np.ndarray,
+    accuracy: np.ndarray,
+    costs: Sequence[np.ndarray],
+    cost_labels: Sequence[str],
+    within: np.ndarray,
+    best: Point | None,
+    refs: Sequence[Point],
+    float_accuracy: float | None,
+    limits: Sequence[float | None],
+    title: str,
+) -> Figure:
     """Accuracy against each cost, one point per episode, with the Pareto front, the best policy and references."""
     fig = Figure(figsize=(12, 5), layout="constrained")
     axes = fig.subplots(1, len(costs), sharey=True, squeeze=False)[0]
     for k, (ax, cost, label) in enumerate(zip(axes, costs, cost_labels)):
-        pts = ax.scatter(cost[within], accuracy[within], c=episodes[within], cmap="viridis", s=22,
-                         vmin=episodes.min(), vmax=max(episodes.max(), episodes.min() + 1), zorder=3,
-                         label="episode (colour = episode number)")
+        pts = ax.scatter(
+            cost[within],
+            accuracy[within],
+            c=episodes[within],
+            cmap="viridis",
+            s=22,
+            vmin=episodes.min(),
+            vmax=max(episodes.max(), episodes.min() + 1),
+            zorder=3,
+            label="episode (colour = episode number)",
+        )
         if (~within).any():
-            ax.scatter(cost[~within], accuracy[~within], marker="x", color="0.55", s=22, zorder=2,
-                       label="episode over the budget")
+            ax.scatter(
+                cost[~within], accuracy[~within], marker="x", color="0.55", s=22, zorder=2, label="episode over the budget"
+            )
         idx = np.flatnonzero(within)
         if idx.size:
             front = idx[pareto_front(cost[idx], accuracy[idx])]
-            ax.step(cost[front], accuracy[front], where="post", color="tab:purple", linewidth=1.2, zorder=4,
-                    marker="o", markersize=9, markerfacecolor="none", label="Pareto front of the episodes")
+            ax.step(
+                cost[front],
+                accuracy[front],
+                where="post",
+                color="tab:purple",
+                linewidth=1.2,
+                zorder=4,
+                marker="o",
+                markersize=9,
+                markerfacecolor="none",
+                label="Pareto front of the episodes",
+            )
         for r in refs:
-            ax.scatter([r.costs[k]], [r.accuracy], s=70, zorder=5, edgecolor="white", label=r.label,
-                       **REF_STYLE.get(r.label, {}))
+            ax.scatter([r.costs[k]], [r.accuracy], s=70, zorder=5, edgecolor="white", label=r.label, **REF_STYLE.get(r.label, {}))
         if best is not None:
             ax.scatter([best.costs[k]], [best.accuracy], **BEST, label=best.label)
         if float_accuracy is not None:
@@ -237,8 +281,9 @@ def pareto(episodes: np.ndarray, accuracy: np.ndarray, costs: Sequence[np.ndarra
     return fig
 
 
-def layer_costs(names: Sequence[str], series: dict[str, tuple[np.ndarray, np.ndarray, Sequence[str]]],
-                units: tuple[Unit, Unit], title: str) -> Figure:
+def layer_costs(
+    names: Sequence[str], series: dict[str, tuple[np.ndarray, np.ndarray, Sequence[str]]], units: tuple[Unit, Unit], title: str
+) -> Figure:
     """Latency and energy per layer, one bar per policy; memory-bound layers hatched.
 
     ``series`` maps a policy label to (latency in s, energy in J, bound per layer).
@@ -253,8 +298,16 @@ def layer_costs(names: Sequence[str], series: dict[str, tuple[np.ndarray, np.nda
         for j, (label, data) in enumerate(series.items()):
             values = np.asarray(data[k]) * unit.factor
             hatch = ["///" if b == "memory" else "" for b in data[2]]
-            ax.bar(x + (j - (n - 1) / 2) * width, values, width, color=colours[j % 3], edgecolor="black",
-                   linewidth=0.4, hatch=hatch, label=label)
+            ax.bar(
+                x + (j - (n - 1) / 2) * width,
+                values,
+                width,
+                color=colours[j % 3],
+                edgecolor="black",
+                linewidth=0.4,
+                hatch=hatch,
+                label=label,
+            )
         ax.set_ylabel(f"{what} ({unit.label})")
         ax.grid(axis="y", alpha=0.3)
     handles = [Patch(facecolor=colours[j % 3], edgecolor="black", label=label) for j, label in enumerate(series)]
@@ -268,6 +321,16 @@ def layer_costs(names: Sequence[str], series: dict[str, tuple[np.ndarray, np.nda
 
 
 __all__ = [
-    "Curve", "Point", "Unit", "bits_heatmap", "kernel_bits_matrix", "layer_bits", "layer_costs",
-    "learning_curves", "pareto", "pareto_front", "png_bytes", "si_unit",
+    "Curve",
+    "Point",
+    "Unit",
+    "bits_heatmap",
+    "kernel_bits_matrix",
+    "layer_bits",
+    "layer_costs",
+    "learning_curves",
+    "pareto",
+    "pareto_front",
+    "png_bytes",
+    "si_unit",
 ]

@@ -27,8 +27,13 @@ class Report:
     figures: dict[str, Any]
 
     def to_dict(self) -> dict:
-        return {"report_dir": str(self.out_dir), "index_md": str(self.out_dir / "index.md"),
-                "index_html": str(self.out_dir / "index.html"), "files": [str(p) for p in self.files], **self.figures}
+        return {
+            "report_dir": str(self.out_dir),
+            "index_md": str(self.out_dir / "index.md"),
+            "index_html": str(self.out_dir / "index.html"),
+            "files": [str(p) for p in self.files],
+            **self.figures,
+        }
 
 
 # writing ------------------------------------------------------------------------------------------
@@ -61,10 +66,12 @@ def _key_figures(d: RunData) -> dict:
     """The numbers of report.json: best episode, references, sizes and finetuning."""
     key: dict[str, Any] = {"run_dir": str(d.run_dir), "episodes": len(d.rows)}
     if d.best:
-        key["best"] = {k: d.best[k] for k in ("episode", "reward", "accuracy", "latency_s", "energy_j", "area",
-                                               "avg_w_bits", "avg_a_bits") if k in d.best}
-    key["references"] = {k: {m: d.references[k].get(m) for m in ("accuracy", "latency_s", "energy_j")}
-                         for k in REFERENCES}
+        key["best"] = {
+            k: d.best[k]
+            for k in ("episode", "reward", "accuracy", "latency_s", "energy_j", "area", "avg_w_bits", "avg_a_bits")
+            if k in d.best
+        }
+    key["references"] = {k: {m: d.references[k].get(m) for m in ("accuracy", "latency_s", "energy_j")} for k in REFERENCES}
     if d.sizes is not None:
         key["sizes"] = d.sizes.to_dict()
     if d.finetune:

@@ -51,8 +51,10 @@ def load_run(run_dir: str | Path) -> RunData:
         raise AutoQError(f"run folder {str(run_dir)!r} does not exist")
     rows = rf.read_rows(run_dir / rf.EPISODES)
     if not rows:
-        raise AutoQError(f"{str(run_dir)!r} holds no search episodes ({rf.EPISODES} is missing or empty): "
-                         f"run `autoq search --out {run_dir}` first")
+        raise AutoQError(
+            f"{str(run_dir)!r} holds no search episodes ({rf.EPISODES} is missing or empty): "
+            f"run `autoq search --out {run_dir}` first"
+        )
     for name in (rf.CONFIG, rf.REFERENCES):
         if not (run_dir / name).is_file():
             raise AutoQError(f"{str(run_dir)!r} has no {name}: not a folder written by autoq search")
@@ -63,8 +65,14 @@ def load_run(run_dir: str | Path) -> RunData:
         raise AutoQError(f"{str(run_dir / rf.REFERENCES)!r} lacks the {missing[0]!r} reference")
 
     # the geometry is all the costs and sizes need: build the architecture without loading weights
-    work = build_model(config.get("model") or DEFAULT_MODEL, None, False, config.get("num_classes"),
-                       config.get("input_shape"), bool(config.get("trust_checkpoint")))
+    work = build_model(
+        config.get("model") or DEFAULT_MODEL,
+        None,
+        False,
+        config.get("num_classes"),
+        config.get("input_shape"),
+        bool(config.get("trust_checkpoint")),
+    )
     layers = work.layers
     policy = Policy.load(run_dir / rf.BEST_POLICY, layers) if (run_dir / rf.BEST_POLICY).is_file() else None
     summary = _read_json(run_dir / rf.SUMMARY) if (run_dir / rf.SUMMARY).is_file() else {}
@@ -73,10 +81,13 @@ def load_run(run_dir: str | Path) -> RunData:
         episode = policy.meta.get("episode")
         best = next((r for r in rows if r["episode"] == episode), {})
 
-    cost_model = CostModel(layers, load_accelerator(config.get("hardware", "temporal")),
-                           sort_kernels=bool(config.get("sort_kernels", True)))
-    costs = {"uniform8": cost_model.evaluate(Policy.uniform(layers, 8, 8)),
-             "uniform4": cost_model.evaluate(Policy.uniform(layers, 4, 4))}
+    cost_model = CostModel(
+        layers, load_accelerator(config.get("hardware", "temporal")), sort_kernels=bool(config.get("sort_kernels", True))
+    )
+    costs = {
+        "uniform8": cost_model.evaluate(Policy.uniform(layers, 8, 8)),
+        "uniform4": cost_model.evaluate(Policy.uniform(layers, 4, 4)),
+    }
     data = RunData(run_dir, config, rows, references, layers, policy, best, costs)
     if policy is not None:
         data.costs["best"] = cost_model.evaluate(policy)

@@ -11,25 +11,35 @@ from autoq.report.rundata import REF_LABELS, REFERENCES, RunData
 
 #: heading and how to read each figure
 FIGURE_TEXTS = {
-    "kernel_bits.png": ("Kernel bit widths",
-                        "One row per quantized layer (its kernel count in brackets), one cell per kernel (output "
-                        "channel) in channel order, coloured by its weight bits. Hatched cells are kernels the "
-                        "layer does not have."),
-    "layer_bits.png": ("Bits per layer",
-                       "Bars: the bit width of each layer's input activations. Dots: the mean weight bits of the "
-                       "layer's kernels, with a line from the narrowest to the widest kernel."),
-    "learning_curves.png": ("Learning curves",
-                            "Reward, accuracy, latency and energy of the policy of every episode. Horizontal "
-                            "lines are the float32 (green) and uniform (dashed) references, the dotted red line "
-                            "the budget; the star is the best policy within the budget. During the shaded warm-up "
-                            "the agent explores with constant noise."),
-    "pareto.png": ("Accuracy against cost",
-                   "Every episode's policy (colour: episode number); the purple steps join the episodes no other "
-                   "episode beats in both accuracy and cost. The star is the best policy (highest reward within "
-                   "the budget), square and triangle the uniform 8/8 and 4/4 policies."),
-    "layer_costs.png": ("Cost per layer",
-                        "Latency and energy of every layer under the best policy and under uniform 8/8. Hatched "
-                        "bars are layers whose memory transfers take longer than their compute."),
+    "kernel_bits.png": (
+        "Kernel bit widths",
+        "One row per quantized layer (its kernel count in brackets), one cell per kernel (output "
+        "channel) in channel order, coloured by its weight bits. Hatched cells are kernels the "
+        "layer does not have.",
+    ),
+    "layer_bits.png": (
+        "Bits per layer",
+        "Bars: the bit width of each layer's input activations. Dots: the mean weight bits of the "
+        "layer's kernels, with a line from the narrowest to the widest kernel.",
+    ),
+    "learning_curves.png": (
+        "Learning curves",
+        "Reward, accuracy, latency and energy of the policy of every episode. Horizontal "
+        "lines are the float32 (green) and uniform (dashed) references, the dotted red line "
+        "the budget; the star is the best policy within the budget. During the shaded warm-up "
+        "the agent explores with constant noise.",
+    ),
+    "pareto.png": (
+        "Accuracy against cost",
+        "Every episode's policy (colour: episode number); the purple steps join the episodes no other "
+        "episode beats in both accuracy and cost. The star is the best policy (highest reward within "
+        "the budget), square and triangle the uniform 8/8 and 4/4 policies.",
+    ),
+    "layer_costs.png": (
+        "Cost per layer",
+        "Latency and energy of every layer under the best policy and under uniform 8/8. Hatched "
+        "bars are layers whose memory transfers take longer than their compute.",
+    ),
 }
 
 
@@ -53,8 +63,10 @@ def _intro(doc: Document, d: RunData, lat: plots.Unit, en: plots.Unit) -> None:
     budget = refs.get("budget")
     goal = f"{cfg.get('mode')} mode"
     if budget:
-        goal = (f"resource-constrained: {budget['metric']} at most {_metric_text(budget['metric'], budget['limit'], lat, en)}"
-                f" ({budget['limit'] / budget['reference_8bit']:.3g} × uniform 8/8)")
+        goal = (
+            f"resource-constrained: {budget['metric']} at most {_metric_text(budget['metric'], budget['limit'], lat, en)}"
+            f" ({budget['limit'] / budget['reference_8bit']:.3g} × uniform 8/8)"
+        )
     doc.paragraph(
         f"Run folder `{d.run_dir}`: {len(d.rows)} episodes of the `{cfg.get('agent')}` agent searching a weight "
         f"bit width in {cfg.get('w_min')}..{cfg.get('w_max')} for every kernel (output channel) and an activation "
@@ -71,17 +83,39 @@ def _result(doc: Document, d: RunData, lat: plots.Unit, en: plots.Unit) -> None:
     refs, best = d.references, d.best
     doc.heading("Result")
     if d.policy is None:
-        doc.paragraph("No episode met the budget, so there is no best policy: the kernel figures, per-layer costs "
-                      "and sizes are left out.")
-    cols = ["policy", "accuracy (%)", f"latency ({lat.label})", f"energy ({en.label})", "FPGA utilisation (%)",
-            "BRAM36", "avg weight bits", "avg activation bits", "weight size (KiB)"]
+        doc.paragraph(
+            "No episode met the budget, so there is no best policy: the kernel figures, per-layer costs and sizes are left out."
+        )
+    cols = [
+        "policy",
+        "accuracy (%)",
+        f"latency ({lat.label})",
+        f"energy ({en.label})",
+        "FPGA utilisation (%)",
+        "BRAM36",
+        "avg weight bits",
+        "avg activation bits",
+        "weight size (KiB)",
+    ]
     table = []
     if "float" in refs:
         table.append(["float32", pct(refs["float"]["accuracy"]), "", "", "", "", "32", "32", ""])
-    for label, r in [(REF_LABELS[k], refs[k]) for k in REFERENCES] + ([(f"best (episode {best['episode']})", best)] if best else []):
-        table.append([label, pct(r["accuracy"]), num(r["latency_s"] * lat.factor), num(r["energy_j"] * en.factor),
-                      pct(r["area"], 1), str(r["bram36"]), num(r["avg_w_bits"], ".3f"), num(r["avg_a_bits"], ".3f"),
-                      num(r["size_bits"] / 8192, ".2f")])
+    for label, r in [(REF_LABELS[k], refs[k]) for k in REFERENCES] + (
+        [(f"best (episode {best['episode']})", best)] if best else []
+    ):
+        table.append(
+            [
+                label,
+                pct(r["accuracy"]),
+                num(r["latency_s"] * lat.factor),
+                num(r["energy_j"] * en.factor),
+                pct(r["area"], 1),
+                str(r["bram36"]),
+                num(r["avg_w_bits"], ".3f"),
+                num(r["avg_a_bits"], ".3f"),
+                num(r["size_bits"] / 8192, ".2f"),
+            ]
+        )
     doc.table(cols, table)
     if best:
         u8 = refs["uniform8"]
@@ -91,8 +125,11 @@ def _result(doc: Document, d: RunData, lat: plots.Unit, en: plots.Unit) -> None:
             f"{100 * (best['accuracy'] - u8['accuracy']):+.2f} percentage points of accuracy. Averages weight bits by "
             "parameters and activation bits by multiply-accumulates; weight size counts the weight bits only; "
             "BRAM36 counts the accelerator's blocks and those the weights need."
-            + (" A utilisation over 100 % does not fit the device." if any(
-                r.get("area", 0) > 1 for r in [refs["uniform8"], refs["uniform4"], best]) else "")
+            + (
+                " A utilisation over 100 % does not fit the device."
+                if any(r.get("area", 0) > 1 for r in [refs["uniform8"], refs["uniform4"], best])
+                else ""
+            )
         )
 
 
@@ -103,19 +140,35 @@ def _finetuning(doc: Document, d: RunData) -> None:
     doc.paragraph(
         f"The best policy was finetuned (quantization-aware training) for {len(d.finetune_rows)} epoch(s) and "
         "the epoch with the best reward-split accuracy kept: "
-        + (f"epoch {ft['best_epoch']}." if ft.get("best_epoch") else
-           "none improved on the weights before finetuning, so those are kept (epoch 0).")
+        + (
+            f"epoch {ft['best_epoch']}."
+            if ft.get("best_epoch")
+            else "none improved on the weights before finetuning, so those are kept (epoch 0)."
+        )
     )
-    doc.table(["", "top-1 (%)", "top-5 (%)", "images"], [
-        ["float32, test split", pct(ft.get("float_top1")), pct(ft.get("float_top5")), str(ft.get("n", ""))],
-        ["finetuned best policy, test split", pct(ft.get("top1")), pct(ft.get("top5")), str(ft.get("n", ""))],
-        ["best policy before finetuning, reward split", pct(ft.get("reward_top1_before")), "", ""],
-        ["best policy after finetuning, reward split", pct(ft.get("reward_top1_after")), "", ""],
-    ])
+    doc.table(
+        ["", "top-1 (%)", "top-5 (%)", "images"],
+        [
+            ["float32, test split", pct(ft.get("float_top1")), pct(ft.get("float_top5")), str(ft.get("n", ""))],
+            ["finetuned best policy, test split", pct(ft.get("top1")), pct(ft.get("top5")), str(ft.get("n", ""))],
+            ["best policy before finetuning, reward split", pct(ft.get("reward_top1_before")), "", ""],
+            ["best policy after finetuning, reward split", pct(ft.get("reward_top1_after")), "", ""],
+        ],
+    )
     if d.finetune_rows:
-        doc.table(["epoch", "train loss", "reward-split top-1 (%)", "reward-split loss", "seconds"],
-                  [[str(r["epoch"]), num(r["train_loss"], ".4f"), pct(r["reward_top1"]), num(r.get("reward_loss"), ".4f"),
-                    num(r["seconds"], ".1f")] for r in d.finetune_rows])
+        doc.table(
+            ["epoch", "train loss", "reward-split top-1 (%)", "reward-split loss", "seconds"],
+            [
+                [
+                    str(r["epoch"]),
+                    num(r["train_loss"], ".4f"),
+                    pct(r["reward_top1"]),
+                    num(r.get("reward_loss"), ".4f"),
+                    num(r["seconds"], ".1f"),
+                ]
+                for r in d.finetune_rows
+            ],
+        )
 
 
 def _model_size(doc: Document, d: RunData) -> None:
@@ -128,9 +181,13 @@ def _model_size(doc: Document, d: RunData) -> None:
         "all three. Export files found in `export/` are listed with their size on disk"
         + ("." if d.sizes.files else "; there are none yet (`autoq export RUN_DIR` writes them).")
     )
-    doc.table(["stored as", "bytes", "KiB", "× float32", "× uniform 8-bit"],
-              [[r["size"], str(r["bytes"]), f"{r['bytes'] / 1024:.1f}", f"{r['vs_float32']:.3f}", f"{r['vs_uniform8']:.3f}"]
-               for r in d.sizes.rows()])
+    doc.table(
+        ["stored as", "bytes", "KiB", "× float32", "× uniform 8-bit"],
+        [
+            [r["size"], str(r["bytes"]), f"{r['bytes'] / 1024:.1f}", f"{r['vs_float32']:.3f}", f"{r['vs_uniform8']:.3f}"]
+            for r in d.sizes.rows()
+        ],
+    )
 
 
 def _figure_sections(doc: Document, d: RunData, figs: dict[str, tuple[Any, str]], lat: plots.Unit, en: plots.Unit) -> None:
@@ -141,8 +198,19 @@ def _figure_sections(doc: Document, d: RunData, figs: dict[str, tuple[Any, str]]
         doc.paragraph(text)
         doc.image(name, alt)
         if name == "layer_costs.png" and "best" in d.costs:
-            doc.table(["layer", "kernels", "weight bits min / mean / max", "activation bits", f"latency ({lat.label})",
-                       f"energy ({en.label})", "bound", "weight BRAM36"], _layer_rows(d, lat, en))
+            doc.table(
+                [
+                    "layer",
+                    "kernels",
+                    "weight bits min / mean / max",
+                    "activation bits",
+                    f"latency ({lat.label})",
+                    f"energy ({en.label})",
+                    "bound",
+                    "weight BRAM36",
+                ],
+                _layer_rows(d, lat, en),
+            )
 
 
 def _settings(doc: Document, d: RunData) -> None:
@@ -166,9 +234,18 @@ def _layer_rows(d: RunData, lat: plots.Unit, en: plots.Unit) -> list[list[str]]:
     rows = []
     for layer, c in zip(d.layers, d.costs["best"].layers):
         w = d.policy.weight_bits[layer.name]
-        rows.append([f"`{layer.name}`", str(layer.c_out), f"{w.min()} / {w.mean():.2f} / {w.max()}",
-                     str(d.policy.act_bits[layer.name]), num(c.latency_s * lat.factor), num(c.energy_j * en.factor),
-                     c.bound, str(c.bram36)])
+        rows.append(
+            [
+                f"`{layer.name}`",
+                str(layer.c_out),
+                f"{w.min()} / {w.mean():.2f} / {w.max()}",
+                str(d.policy.act_bits[layer.name]),
+                num(c.latency_s * lat.factor),
+                num(c.energy_j * en.factor),
+                c.bound,
+                str(c.bram36),
+            ]
+        )
     return rows
 
 
@@ -180,5 +257,3 @@ def _flatten(cfg: dict, prefix: str = "") -> list[tuple[str, str]]:
         else:
             out.append((prefix + k, "none" if v is None else str(v)))
     return out
-
-

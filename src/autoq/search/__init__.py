@@ -9,9 +9,13 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "FinetuneConfig": "autoq.config", "RunConfig": "autoq.config", "SearchConfig": "autoq.config",
-    "FinetuneResult": "autoq.train.finetune", "finetune": "autoq.train.finetune",
-    "SearchResult": "autoq.search.run", "search": "autoq.search.run",
+    "FinetuneConfig": "autoq.config",
+    "RunConfig": "autoq.config",
+    "SearchConfig": "autoq.config",
+    "FinetuneResult": "autoq.train.finetune",
+    "finetune": "autoq.train.finetune",
+    "SearchResult": "autoq.search.run",
+    "search": "autoq.search.run",
 }
 __all__ = sorted(_LAZY)
 

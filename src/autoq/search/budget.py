@@ -17,8 +17,9 @@ their bits and a choice that fits is never changed.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -47,7 +48,7 @@ class BudgetSpec:
     relative: bool
 
     @classmethod
-    def parse(cls, text: str) -> "BudgetSpec":
+    def parse(cls, text: str) -> BudgetSpec:
         m = re.fullmatch(r"\s*(latency|energy|area|size)\s*=\s*([0-9.eE+-]+)\s*([A-Za-z]*)\s*", text or "")
         if not m:
             raise AutoQError(
@@ -149,16 +150,20 @@ class BudgetTracker:
     """
 
     def __init__(
-        self, layer_cost: LayerCostFn, c_out: Sequence[int], limit: float, w_min: Sequence[int], a_min: Sequence[int], fixed: float = 0.0
+        self,
+        layer_cost: LayerCostFn,
+        c_out: Sequence[int],
+        limit: float,
+        w_min: Sequence[int],
+        a_min: Sequence[int],
+        fixed: float = 0.0,
     ) -> None:
         self.layer_cost = layer_cost
         self.c_out = list(c_out)
         self.limit = limit
         self.fixed = fixed
         self.w_min, self.a_min = list(w_min), list(a_min)
-        self.min_costs = np.array(
-            [layer_cost(i, np.full(c, self.w_min[i]), self.a_min[i]) for i, c in enumerate(self.c_out)]
-        )
+        self.min_costs = np.array([layer_cost(i, np.full(c, self.w_min[i]), self.a_min[i]) for i, c in enumerate(self.c_out)])
         self.reset()
 
     @property
@@ -240,7 +245,13 @@ class BudgetTracker:
 
 
 def lowering_sweep(
-    layer_cost: LayerCostFn, w_bits: list[np.ndarray], a_bits: list[int], limit: float, w_min: Sequence[int], a_min: Sequence[int], fixed: float = 0.0
+    layer_cost: LayerCostFn,
+    w_bits: list[np.ndarray],
+    a_bits: list[int],
+    limit: float,
+    w_min: Sequence[int],
+    a_min: Sequence[int],
+    fixed: float = 0.0,
 ) -> int:
     """Lower bits in place, costliest layer first, until the total fits ``limit``; returns the steps taken.
 
@@ -280,7 +291,7 @@ class Budget:
     accelerator's own utilisation is :attr:`accelerator_exceeds`, which :meth:`check_feasible` refuses.
     """
 
-    def __init__(self, spec: BudgetSpec, cost_model: "CostModel", space: "SearchSpace", ref8: "Outcome") -> None:
+    def __init__(self, spec: BudgetSpec, cost_model: CostModel, space: SearchSpace, ref8: Outcome) -> None:
         self.spec, self.cost_model, self.space = spec, cost_model, space
         layers = space.layers
         self.fixed = 0.0
@@ -313,19 +324,21 @@ class Budget:
             smallest = self.minimum / self.reference
             why = ""
             if self.spec.metric == "area" and not self.cost_model.area_depends_on_bits:
-                why = (" (on this board the area is the accelerator's own: weights stream from DRAM, so no bit "
-                       "width changes it; set weights_on_chip: true in the board file to budget their BRAM)")
+                why = (
+                    " (on this board the area is the accelerator's own: weights stream from DRAM, so no bit "
+                    "width changes it; set weights_on_chip: true in the board file to budget their BRAM)"
+                )
             raise AutoQError(
                 f"budget {self.spec.metric}={describe(self.spec.metric, self.limit)} cannot be met even at the minimum bits; "
                 f"the smallest feasible is {self.spec.metric}={smallest:.4f} of the 8-bit model "
                 f"({describe(self.spec.metric, self.minimum)}){why}"
             )
 
-    def value(self, out: "Outcome") -> float:
+    def value(self, out: Outcome) -> float:
         """The budgeted metric of a scored policy."""
         return getattr(out, OUTCOME_FIELD[self.spec.metric])
 
-    def met(self, out: "Outcome") -> bool:
+    def met(self, out: Outcome) -> bool:
         return self.value(out) <= self.limit * (1 + 1e-9)
 
     def as_record(self) -> dict:

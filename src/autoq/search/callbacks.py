@@ -8,9 +8,10 @@ episode only once its checkpoint is on disk.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from autoq.quant import Policy
 from autoq.search import runfolder as rf
@@ -64,8 +65,16 @@ class BestSoFar(Callback):
         out, policy = step.outcome, step.policy
         if step.row["within_budget"] and better(out, state.best):
             state.best = {"episode": step.episode, **out.metrics(), "policy": policy.to_dict()}
-            policy.meta.update({"model": self.meta["model"], "episode": step.episode, "accuracy_reward_split": out.accuracy,
-                                "latency_s": out.latency_s, "energy_j": out.energy_j, "hardware": self.meta["hardware"]})
+            policy.meta.update(
+                {
+                    "model": self.meta["model"],
+                    "episode": step.episode,
+                    "accuracy_reward_split": out.accuracy,
+                    "latency_s": out.latency_s,
+                    "energy_j": out.energy_j,
+                    "hardware": self.meta["hardware"],
+                }
+            )
             policy.save(self.path)
 
 
@@ -86,8 +95,17 @@ class Checkpoint(Callback):
         self.path, self.agent, self.seed, self.run_id = run_dir / rf.CHECKPOINT, agent, seed, run_id
 
     def on_episode(self, state: SearchState, step: EpisodeStep) -> None:
-        rf.save_checkpoint(self.path, {"episode": step.episode + 1, "agent": self.agent.state_dict(), "best": state.best,
-                                       "seed": self.seed, "run_id": self.run_id, "rows_sha256": rf.rows_checksum(state.rows)})
+        rf.save_checkpoint(
+            self.path,
+            {
+                "episode": step.episode + 1,
+                "agent": self.agent.state_dict(),
+                "best": state.best,
+                "seed": self.seed,
+                "run_id": self.run_id,
+                "rows_sha256": rf.rows_checksum(state.rows),
+            },
+        )
 
 
 class Hook(Callback):
@@ -114,7 +132,9 @@ class ProgressBar(Callback):
     def on_episode(self, state: SearchState, step: EpisodeStep) -> None:
         self.bar.update(1)
         if state.best:
-            self.bar.set_postfix(best_acc=f"{state.best['accuracy']:.3f}", lat_ms=f"{1e3 * state.best['latency_s']:.3g}", refresh=False)
+            self.bar.set_postfix(
+                best_acc=f"{state.best['accuracy']:.3f}", lat_ms=f"{1e3 * state.best['latency_s']:.3g}", refresh=False
+            )
 
     def on_end(self, state: SearchState) -> None:
         self.bar.close()

@@ -33,7 +33,7 @@ class LayerCandidates:
     sensitivity: np.ndarray  # [n] estimated loss increase
     costs: np.ndarray  # [n, 4] in COST_COLUMNS order
 
-    def keep(self, mask: np.ndarray) -> "LayerCandidates":
+    def keep(self, mask: np.ndarray) -> LayerCandidates:
         return LayerCandidates(self.w_bits[mask], self.a_bits[mask], self.sensitivity[mask], self.costs[mask])
 
 
@@ -47,9 +47,7 @@ def kernel_groups(kernel_cost: np.ndarray, bits: range, groups: int) -> list[np.
     return [g for g in np.array_split(order, min(groups, len(order))) if len(g)]
 
 
-def layer_candidates(
-    i: int, space: SearchSpace, sens: Sensitivity, cost_model: CostModel, groups: int
-) -> LayerCandidates:
+def layer_candidates(i: int, space: SearchSpace, sens: Sensitivity, cost_model: CostModel, groups: int) -> LayerCandidates:
     """All candidates of layer ``i`` (one, at its pinned bits, for a pinned layer)."""
     layer = space.layers[i]
     kcost, acost = sens.kernel_cost(i), sens.act_cost(i)

@@ -54,9 +54,16 @@ class Outcome:
 
     def metrics(self) -> dict:
         return {
-            "reward": self.reward, "score": self.score, "accuracy": self.accuracy, "latency_s": self.latency_s,
-            "energy_j": self.energy_j, "area": self.area, "bram36": self.bram36, "size_bits": self.size_bits,
-            "avg_w_bits": self.avg_w_bits, "avg_a_bits": self.avg_a_bits,
+            "reward": self.reward,
+            "score": self.score,
+            "accuracy": self.accuracy,
+            "latency_s": self.latency_s,
+            "energy_j": self.energy_j,
+            "area": self.area,
+            "bram36": self.bram36,
+            "size_bits": self.size_bits,
+            "avg_w_bits": self.avg_w_bits,
+            "avg_a_bits": self.avg_a_bits,
         }
 
 
@@ -78,15 +85,20 @@ class QuantEnv:
             self.reward = None
         self.calib = [x.to(ctx.device, memory_format=fmt) for x in self.calib]
         start = Policy.uniform(self.layers, 8, 8)
-        self.qmodel = quantized(work.model, start, self.calib, weight_clip=cfg.weight_clip, act_clip=cfg.act_clip,
-                                device=ctx.device, memory_format=fmt)
+        self.qmodel = quantized(
+            work.model,
+            start,
+            self.calib,
+            weight_clip=cfg.weight_clip,
+            act_clip=cfg.act_clip,
+            device=ctx.device,
+            memory_format=fmt,
+        )
         self.infer = fuse_for_inference(self.qmodel)
         self.reference = self._float_logits() if cfg.reward_metric == "kl" else None
         self._calibrated = False
         self._seen: dict[bytes, Accuracy] = {}
-        self._start_state = (
-            copy.deepcopy(self.qmodel.state_dict()) if cfg.reward_finetune_batches > 0 else None
-        )
+        self._start_state = copy.deepcopy(self.qmodel.state_dict()) if cfg.reward_finetune_batches > 0 else None
 
     # ----------------------------------------------------------------------------------------
     def kernel_stats(self) -> list[np.ndarray]:
@@ -107,7 +119,11 @@ class QuantEnv:
         if self.reward is not None:
             return self.reward
         return iterate_batches(
-            self.splits.reward, self.cfg.batch_size, rank=self.ctx.rank, world_size=self.ctx.world_size, num_workers=self.cfg.workers
+            self.splits.reward,
+            self.cfg.batch_size,
+            rank=self.ctx.rank,
+            world_size=self.ctx.world_size,
+            num_workers=self.cfg.workers,
         )
 
     def accuracy(self, policy: Policy, episode: int = 0) -> Accuracy:
@@ -138,18 +154,29 @@ class QuantEnv:
         calibrate(self.qmodel, self.calib)
         ft = self.cfg.finetune_options
         opt = torch.optim.SGD(self.qmodel.parameters(), lr=ft.lr, momentum=ft.momentum)
-        batches = iterate_batches(self.splits.train, ft.train_batch_size, shuffle=True, seed=self.cfg.seed, epoch=episode, drop_last=True)
-        train_steps(self.qmodel, opt, batches, self.ctx.device, max_steps=self.cfg.reward_finetune_batches, freeze_bn=ft.freeze_bn)
+        batches = iterate_batches(
+            self.splits.train, ft.train_batch_size, shuffle=True, seed=self.cfg.seed, epoch=episode, drop_last=True
+        )
+        train_steps(
+            self.qmodel, opt, batches, self.ctx.device, max_steps=self.cfg.reward_finetune_batches, freeze_bn=ft.freeze_bn
+        )
 
     def outcome(self, policy: Policy, acc: Accuracy) -> Outcome:
         """Cost of ``policy`` and the scores that do not need the network."""
         t = time.perf_counter()
         rep = self.cost_model.evaluate(policy)
         return Outcome(
-            accuracy=acc.top1, score=acc.score(self.cfg.reward_metric), correct=acc.correct1, n=acc.n,
-            latency_s=rep.latency_s, energy_j=rep.energy_j, area=rep.area.utilisation,
-            bram36=rep.area.bram36, size_bits=policy.size_bits(self.layers),
-            avg_w_bits=policy.avg_weight_bits(self.layers), avg_a_bits=policy.avg_act_bits(self.layers),
+            accuracy=acc.top1,
+            score=acc.score(self.cfg.reward_metric),
+            correct=acc.correct1,
+            n=acc.n,
+            latency_s=rep.latency_s,
+            energy_j=rep.energy_j,
+            area=rep.area.utilisation,
+            bram36=rep.area.bram36,
+            size_bits=policy.size_bits(self.layers),
+            avg_w_bits=policy.avg_weight_bits(self.layers),
+            avg_a_bits=policy.avg_act_bits(self.layers),
             cost_s=time.perf_counter() - t,
         )
 
@@ -176,7 +203,9 @@ def extrinsic_reward(out: Outcome, ref: Outcome, psi: dict[str, float]) -> float
 
 def _policy_key(policy: Policy) -> bytes:
     """A compact identity of a policy's bits."""
-    parts = [np.asarray(w, dtype=np.int8).tobytes() + bytes([a]) for w, a in zip(policy.weight_bits.values(), policy.act_bits.values())]
+    parts = [
+        np.asarray(w, dtype=np.int8).tobytes() + bytes([a]) for w, a in zip(policy.weight_bits.values(), policy.act_bits.values())
+    ]
     return hashlib.sha1(b"|".join(parts)).digest()
 
 

@@ -15,10 +15,10 @@ import time
 import numpy as np
 import torch
 
+from autoq.config import SearchConfig
 from autoq.quant import Policy
 from autoq.search import runfolder as rf
 from autoq.search.candidates import LayerCandidates
-from autoq.config import SearchConfig
 from autoq.search.environment import Outcome, QuantEnv, extrinsic_reward
 from autoq.search.program import ACCURACY_LEVELS, accuracy_programs, all_candidates, choose, weighted_cost
 from autoq.search.rollout import SearchSpace
@@ -47,15 +47,21 @@ def plan(cfg: SearchConfig, env: QuantEnv, space: SearchSpace, budget, reference
     if budget is not None:
         solutions = [resource_solution(cands, budget)]
     else:
-        solutions = accuracy_programs(cands, weighted_cost(cands, references["uniform8"], psi, env.cost_model.device_bram36()), ACCURACY_LEVELS)
+        solutions = accuracy_programs(
+            cands, weighted_cost(cands, references["uniform8"], psi, env.cost_model.device_bram36()), ACCURACY_LEVELS
+        )
     t3 = time.perf_counter()
     policies = []
     for sol in solutions:
         policy = space.policy([w.copy() for w, _ in sol], [a for _, a in sol])
         policy.meta["sensitivity"] = sens.policy_cost([w for w, _ in sol], [a for _, a in sol])
         policies.append(policy)
-    timing = {"sensitivity_s": t1 - t0, "candidates_s": t2 - t1, "solve_s": t3 - t2,
-              "candidates": int(sum(len(c.a_bits) for c in cands))}
+    timing = {
+        "sensitivity_s": t1 - t0,
+        "candidates_s": t2 - t1,
+        "solve_s": t3 - t2,
+        "candidates": int(sum(len(c.a_bits) for c in cands)),
+    }
     log.info("ilp: sensitivity %.1fs, %d candidates in %.1fs, solved in %.1fs", t1 - t0, timing["candidates"], t2 - t1, t3 - t2)
     return policies, timing
 
@@ -67,7 +73,18 @@ def resource_solution(cands: list[LayerCandidates], budget) -> list[tuple[np.nda
     return choose(cands, [c.costs[:, column] for c in cands], room)
 
 
-def program_search(cfg: SearchConfig, env: QuantEnv, space: SearchSpace, budget, references: dict, ref8: Outcome, psi: dict, run_dir, ctx, model_name: str) -> tuple[list[dict], dict]:
+def program_search(
+    cfg: SearchConfig,
+    env: QuantEnv,
+    space: SearchSpace,
+    budget,
+    references: dict,
+    ref8: Outcome,
+    psi: dict,
+    run_dir,
+    ctx,
+    model_name: str,
+) -> tuple[list[dict], dict]:
     """Solve, score every solution on the reward split, write ``episodes.csv`` and ``best_policy.json``."""
     from autoq.engine.distributed import broadcast
     from autoq.search.callbacks import better as _better
@@ -83,16 +100,32 @@ def program_search(cfg: SearchConfig, env: QuantEnv, space: SearchSpace, budget,
             continue
         out.reward = extrinsic_reward(out, ref8, psi)
         within = budget.met(out) if budget else True
-        row = {"episode": k, **out.metrics(), "within_budget": within, "lowered": 0, "eval_s": out.eval_s,
-               "agent_s": timing["sensitivity_s"] + timing["candidates_s"] + timing["solve_s"] if k == 0 else 0.0,
-               "cost_s": out.cost_s, "predicted_loss_increase": policy.meta["sensitivity"], **timing}
+        row = {
+            "episode": k,
+            **out.metrics(),
+            "within_budget": within,
+            "lowered": 0,
+            "eval_s": out.eval_s,
+            "agent_s": timing["sensitivity_s"] + timing["candidates_s"] + timing["solve_s"] if k == 0 else 0.0,
+            "cost_s": out.cost_s,
+            "predicted_loss_increase": policy.meta["sensitivity"],
+            **timing,
+        }
         row["episode_s"] = time.perf_counter() - t_start
         rows.append(row)
         if within and _better(out, best):
             best = {"episode": k, **out.metrics(), "policy": policy.to_dict()}
-            policy.meta.update({"model": model_name, "episode": k, "accuracy_reward_split": out.accuracy,
-                                "latency_s": out.latency_s, "energy_j": out.energy_j, "hardware": cfg.hardware,
-                                "strategy": f"ilp-{cfg.granularity}"})
+            policy.meta.update(
+                {
+                    "model": model_name,
+                    "episode": k,
+                    "accuracy_reward_split": out.accuracy,
+                    "latency_s": out.latency_s,
+                    "energy_j": out.energy_j,
+                    "hardware": cfg.hardware,
+                    "strategy": f"ilp-{cfg.granularity}",
+                }
+            )
             policy.save(run_dir / rf.BEST_POLICY)
         rf.write_rows(run_dir / rf.EPISODES, rows)
     return rows, best

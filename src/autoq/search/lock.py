@@ -30,20 +30,23 @@ class RunLock:
         self._fd: int | None = None
         self._key = Path(run_dir).resolve()
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         if self._key in _HELD:
             return self
         try:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
-            raise AutoQError(f"cannot lock run folder {str(self.path.parent)!r} ({e.strerror}); choose a writable --out") from None
+            raise AutoQError(
+                f"cannot lock run folder {str(self.path.parent)!r} ({e.strerror}); choose a writable --out"
+            ) from None
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self._fd)
             self._fd = None
             raise AutoQError(
-                f"run folder {str(self.path.parent)!r} is in use by another autoq process; wait for it to finish or choose another --out"
+                f"run folder {str(self.path.parent)!r} is in use by another autoq process; "
+                "wait for it to finish or choose another --out"
             ) from None
         os.ftruncate(self._fd, 0)
         os.write(self._fd, f"{os.getpid()}\n".encode())

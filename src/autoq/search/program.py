@@ -16,7 +16,7 @@ episodes and written to the same run folder (one row of ``episodes.csv`` per sol
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -46,8 +46,13 @@ def solve_choice(values: Sequence[np.ndarray], costs: Sequence[np.ndarray] | Non
     rhs = 1.0
     for _ in range(5):
         extra = [LinearConstraint(row[None, :], -np.inf, rhs)] if row is not None else []
-        res = milp(c, integrality=np.ones(n), bounds=Bounds(0, 1), constraints=constraints + extra,
-                   options={"mip_rel_gap": 1e-6, "time_limit": 120.0})
+        res = milp(
+            c,
+            integrality=np.ones(n),
+            bounds=Bounds(0, 1),
+            constraints=constraints + extra,
+            options={"mip_rel_gap": 1e-6, "time_limit": 120.0},
+        )
         if res.x is None:
             raise AutoQError(f"the integer program found no solution ({res.message}); raise the budget")
         x = res.x > 0.5
@@ -85,7 +90,9 @@ def weighted_cost(cands: list[LayerCandidates], ref8: dict, psi: dict[str, float
     return out
 
 
-def accuracy_programs(cands: list[LayerCandidates], weighted: list[np.ndarray], levels: int) -> list[list[tuple[np.ndarray, int]]]:
+def accuracy_programs(
+    cands: list[LayerCandidates], weighted: list[np.ndarray], levels: int
+) -> list[list[tuple[np.ndarray, int]]]:
     """Solutions at ``levels`` weighted-cost budgets from the cheapest choice up to the most expensive."""
     lo = sum(float(w.min()) for w in weighted)
     hi = sum(float(w.max()) for w in weighted)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from autoq.config import SearchConfig, build
 from autoq.errors import AutoQError
 from autoq.search import runfolder as rf
 from autoq.search.budget import Budget, BudgetSpec
@@ -21,7 +23,6 @@ from autoq.search.callbacks import (
     ProgressBar,
     SearchState,
 )
-from autoq.config import SearchConfig, build
 from autoq.search.environment import Outcome, QuantEnv, extrinsic_reward
 from autoq.search.lock import RunLock
 from autoq.search.rollout import SearchSpace, rollout
@@ -93,15 +94,17 @@ class SearchSetup:
     has_checkpoint: bool
 
 
-def _search(cfg: SearchConfig, agent_cfg, ctx, run_dir: Path, resume: bool, progress: bool,
-            on_episode: Callable[[dict], None] | None) -> SearchResult:
+def _search(
+    cfg: SearchConfig, agent_cfg, ctx, run_dir: Path, resume: bool, progress: bool, on_episode: Callable[[dict], None] | None
+) -> SearchResult:
     """The search itself, in a run folder this process holds (on the main process): set up, then learn."""
     setup = _setup(cfg, agent_cfg, ctx, run_dir, resume)
     if cfg.agent == "ilp":  # no agent: sensitivity plus an integer program
         from autoq.search.ilp import program_search
 
-        rows, best = program_search(cfg, setup.env, setup.space, setup.budget, setup.references, setup.ref8, setup.psi,
-                                    run_dir, ctx, setup.work.spec.name)
+        rows, best = program_search(
+            cfg, setup.env, setup.space, setup.budget, setup.references, setup.ref8, setup.psi, run_dir, ctx, setup.work.spec.name
+        )
         return _finish(cfg, setup.work, run_dir, ctx, rows, best, setup.references, progress)
     agent = _make_agent(cfg, agent_cfg, setup) if ctx.is_main else None
     state, start = _resume(cfg, ctx, run_dir, agent, setup.has_checkpoint)
@@ -180,14 +183,18 @@ def _resume(cfg: SearchConfig, ctx, run_dir: Path, agent, has_checkpoint: bool) 
     return state, start
 
 
-def _callbacks(cfg: SearchConfig, ctx, run_dir: Path, setup: SearchSetup, agent, progress: bool,
-               on_episode: Callable[[dict], None] | None) -> CallbackList:
+def _callbacks(
+    cfg: SearchConfig, ctx, run_dir: Path, setup: SearchSetup, agent, progress: bool, on_episode: Callable[[dict], None] | None
+) -> CallbackList:
     """Best-so-far, episode log, checkpoint, the user's hook and the progress bar, in that order (main process only)."""
     if not ctx.is_main:
         return CallbackList([])
     run_id = rf.run_record(run_dir).get("id")
-    callbacks = [BestSoFar(run_dir, {"model": setup.work.spec.name, "hardware": cfg.hardware}), EpisodeLog(run_dir),
-                 Checkpoint(run_dir, agent, cfg.seed, run_id)]
+    callbacks = [
+        BestSoFar(run_dir, {"model": setup.work.spec.name, "hardware": cfg.hardware}),
+        EpisodeLog(run_dir),
+        Checkpoint(run_dir, agent, cfg.seed, run_id),
+    ]
     if on_episode is not None:
         callbacks.append(Hook(on_episode))
     callbacks.append(ProgressBar(cfg.episodes, progress))
@@ -213,12 +220,21 @@ def _learn(cfg: SearchConfig, ctx, setup: SearchSetup, agent, state: SearchState
         out.reward = extrinsic_reward(out, setup.ref8, setup.psi)
         t0 = time.perf_counter()
         with one_thread():
-            info = agent.end_episode(out.reward, policy.weight_list(space.searchable_layers), policy.act_list(space.searchable_layers))
+            info = agent.end_episode(
+                out.reward, policy.weight_list(space.searchable_layers), policy.act_list(space.searchable_layers)
+            )
         agent_s = decision.agent_s + time.perf_counter() - t0
         within = budget.met(out) if budget else True
-        row = {"episode": episode, **out.metrics(), "within_budget": within, "lowered": decision.lowered,
-               "trimmed": decision.trimmed,
-               "eval_s": out.eval_s, "agent_s": agent_s, "cost_s": out.cost_s + decision.budget_s}
+        row = {
+            "episode": episode,
+            **out.metrics(),
+            "within_budget": within,
+            "lowered": decision.lowered,
+            "trimmed": decision.trimmed,
+            "eval_s": out.eval_s,
+            "agent_s": agent_s,
+            "cost_s": out.cost_s + decision.budget_s,
+        }
         row.update({f"agent_{k}": float(v) for k, v in (info or {}).items()})
         row["episode_s"] = time.perf_counter() - t_start
         state.rows.append(row)
@@ -226,7 +242,9 @@ def _learn(cfg: SearchConfig, ctx, setup: SearchSetup, agent, state: SearchState
     callbacks.on_end(state)
 
 
-def _finish(cfg: SearchConfig, work, run_dir: Path, ctx, rows: list[dict], best: dict, references: dict, progress: bool) -> SearchResult:
+def _finish(
+    cfg: SearchConfig, work, run_dir: Path, ctx, rows: list[dict], best: dict, references: dict, progress: bool
+) -> SearchResult:
     """The summary, the optional finetune of the best policy, and the result (every strategy ends here)."""
     import torch
 

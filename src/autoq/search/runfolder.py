@@ -34,8 +34,19 @@ CHECKPOINT_FORMAT = "autoq.checkpoint"
 CHECKPOINT_VERSION = 2
 MAGIC = b"AUTOQ-CHECKPOINT 2 sha256 "
 RUN_KEY = "run"  # config.yaml's section of run id and input fingerprints (not a setting)
-OWN_FILES = (CONFIG, EPISODES, BEST_POLICY, CHECKPOINT, REFERENCES, SUMMARY, FINETUNED, FINETUNE_CSV, FINETUNE_JSON,
-             FINETUNE_CHECKPOINT, "finetuned_policy.json")
+OWN_FILES = (
+    CONFIG,
+    EPISODES,
+    BEST_POLICY,
+    CHECKPOINT,
+    REFERENCES,
+    SUMMARY,
+    FINETUNED,
+    FINETUNE_CSV,
+    FINETUNE_JSON,
+    FINETUNE_CHECKPOINT,
+    "finetuned_policy.json",
+)
 
 # settings that may change when a run is resumed: they do not change what an episode computes
 RESUMABLE_CHANGES = {"episodes", "device", "workers", "out", "finetune", "finetune_options"}
@@ -83,7 +94,9 @@ def prepare(run_dir: Path, config: dict, resume: bool) -> bool:
     remove_temporaries(run_dir)
     if not resume:
         if ckpt.exists():
-            raise AutoQError(f"run folder {str(run_dir)!r} already holds a search: pass --resume to continue it, or choose another --out")
+            raise AutoQError(
+                f"run folder {str(run_dir)!r} already holds a search: pass --resume to continue it, or choose another --out"
+            )
         atomic_write_yaml(saved_cfg, {**config, RUN_KEY: {"id": secrets.token_hex(8)}})
         return False
     if not saved_cfg.exists():

@@ -28,8 +28,8 @@ running the network on it.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -74,7 +74,7 @@ def estimate_sensitivity(
     model: nn.Module,
     layers: Sequence[LayerInfo],
     images: Iterable[Tensor],
-    tables: "QuantizerTables",
+    tables: QuantizerTables,
     *,
     draws: int = 1,
     seed: int = 0,
@@ -103,7 +103,7 @@ class QuantizerTables:
     act_signed: list[bool]
 
     @classmethod
-    def of(cls, qmodel: nn.Module, layers: Sequence[LayerInfo]) -> "QuantizerTables":
+    def of(cls, qmodel: nn.Module, layers: Sequence[LayerInfo]) -> QuantizerTables:
         """Read the tables of a quantized model whose activations are calibrated."""
         modules = dict(qmodel.named_modules())
         weight, act, signed = [], np.ones((len(layers), BITS)), []
@@ -143,9 +143,13 @@ def _fisher_traces(net: nn.Module, mods: list[nn.Module], batches, tables: Quant
                 try:
                     with torch.enable_grad():
                         logits = net(xm)
-                        probs = F.softmax(logits.detach().double(), 1).cpu()  # the generator is a CPU one: same labels on every device
+                        probs = F.softmax(
+                            logits.detach().double(), 1
+                        ).cpu()  # the generator is a CPU one: same labels on every device
                         y = torch.multinomial(probs, 1, generator=gen).squeeze(1).to(logits.device)
-                        grads = torch.autograd.grad(F.cross_entropy(logits, y), weights + [d for ds in deltas for d in ds], allow_unused=True)
+                        grads = torch.autograd.grad(
+                            F.cross_entropy(logits, y), weights + [d for ds in deltas for d in ds], allow_unused=True
+                        )
                 finally:
                     for h in hooks:
                         h.remove()

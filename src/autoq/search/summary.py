@@ -34,8 +34,10 @@ def compare_on_test(work, run, cost_model, entries: dict[str, Any], device="cpu"
         if isinstance(policy, Policy):
             rep = cost_model.evaluate(policy)
             row.update(
-                latency_ms=1e3 * rep.latency_s, energy_mj=1e3 * rep.energy_j,
-                avg_w_bits=policy.avg_weight_bits(work.layers), avg_a_bits=policy.avg_act_bits(work.layers),
+                latency_ms=1e3 * rep.latency_s,
+                energy_mj=1e3 * rep.energy_j,
+                avg_w_bits=policy.avg_weight_bits(work.layers),
+                avg_a_bits=policy.avg_act_bits(work.layers),
             )
         rows.append(row)
     return rows

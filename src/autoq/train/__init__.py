@@ -10,7 +10,9 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "train_steps": "autoq.train.sgd", "set_train_mode": "autoq.train.sgd", "mean_cross_entropy": "autoq.train.sgd",
+    "train_steps": "autoq.train.sgd",
+    "set_train_mode": "autoq.train.sgd",
+    "mean_cross_entropy": "autoq.train.sgd",
     "FinetuneResult": "autoq.train.finetune",
 }
 __all__ = sorted(_LAZY)

@@ -13,9 +13,10 @@ import copy
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -48,9 +49,16 @@ class FinetuneResult:
 
     def to_dict(self) -> dict:
         return {
-            "top1": self.top1, "top5": self.top5, "n": self.n, "float_top1": self.float_top1, "float_top5": self.float_top5,
-            "paired_top1_diff": self.top1 - self.float_top1, "reward_top1_before": self.reward_top1_before,
-            "reward_top1_after": self.reward_top1_after, "best_epoch": self.best_epoch, "weights": str(self.weights),
+            "top1": self.top1,
+            "top5": self.top5,
+            "n": self.n,
+            "float_top1": self.float_top1,
+            "float_top5": self.float_top5,
+            "paired_top1_diff": self.top1 - self.float_top1,
+            "reward_top1_before": self.reward_top1_before,
+            "reward_top1_after": self.reward_top1_after,
+            "best_epoch": self.best_epoch,
+            "weights": str(self.weights),
         }
 
 
@@ -103,9 +111,16 @@ class _Epochs:
             self.best_state = copy.deepcopy(model.state_dict())
 
     def checkpoint(self, epoch: int, model: nn.Module, opt: torch.optim.Optimizer) -> dict:
-        return {"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "best_acc": self.best_acc, "best_loss": self.best_loss, "best_epoch": self.best_epoch,
-                "best_state": self.best_state, "history": self.history}
+        return {
+            "epoch": epoch,
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "best_acc": self.best_acc,
+            "best_loss": self.best_loss,
+            "best_epoch": self.best_epoch,
+            "best_state": self.best_state,
+            "history": self.history,
+        }
 
     def resume(self, path: Path, model: nn.Module, opt: torch.optim.Optimizer) -> None:
         """Continue from the checkpoint at ``path``: weights, optimiser, best epoch and history."""
@@ -113,12 +128,18 @@ class _Epochs:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         self.best_acc, self.best_epoch, self.best_state, self.history = (
-            state["best_acc"], state["best_epoch"], state["best_state"], state["history"])
+            state["best_acc"],
+            state["best_epoch"],
+            state["best_state"],
+            state["history"],
+        )
         self.best_loss = state.get("best_loss", math.inf)
         self.start = state["epoch"] + 1
 
 
-def _finetune(policy, run: RunConfig, ft: FinetuneConfig, run_dir: Path, resume: bool, work, ctx, progress: bool) -> FinetuneResult:
+def _finetune(
+    policy, run: RunConfig, ft: FinetuneConfig, run_dir: Path, resume: bool, work, ctx, progress: bool
+) -> FinetuneResult:
     """The finetuning itself, in a folder this process holds (on the main process)."""
     from autoq.engine.setup import build_workload
     from autoq.quant import Policy
@@ -143,8 +164,19 @@ def _finetune(policy, run: RunConfig, ft: FinetuneConfig, run_dir: Path, resume:
     test = _accuracy(qmodel, work.splits.test, run, ctx)
     float_test = _accuracy(work.model.to(ctx.device), work.splits.test, run, ctx)
     weights = run_dir / rf.FINETUNED
-    result = FinetuneResult(run_dir, test.top1, test.top5, test.n, float_test.top1, float_test.top5,
-                            scored.top1, epochs.best_acc, epochs.best_epoch, weights, epochs.history)
+    result = FinetuneResult(
+        run_dir,
+        test.top1,
+        test.top5,
+        test.n,
+        float_test.top1,
+        float_test.top5,
+        scored.top1,
+        epochs.best_acc,
+        epochs.best_epoch,
+        weights,
+        epochs.history,
+    )
     if ctx.is_main:
         atomic_torch_save(weights, epochs.best_state)
         policy.save(run_dir / "finetuned_policy.json")
@@ -161,8 +193,9 @@ def _quantized_copy(work, policy, run: RunConfig, device: torch.device) -> nn.Mo
     sample = next(iter(iterate_batches(work.splits.calib, 2)))[0]
     fmt = fast_memory_format(work.model, sample, device)
     calib = iterate_batches(work.splits.calib, run.batch_size)
-    return quantized(work.model, policy, calib, weight_clip=run.weight_clip, act_clip=run.act_clip,
-                     device=device, memory_format=fmt)
+    return quantized(
+        work.model, policy, calib, weight_clip=run.weight_clip, act_clip=run.act_clip, device=device, memory_format=fmt
+    )
 
 
 def _accuracy(model: nn.Module, split, run: RunConfig, ctx):
@@ -175,14 +208,27 @@ def _accuracy(model: nn.Module, split, run: RunConfig, ctx):
     return all_reduce_accuracy(evaluate(model, batches, ctx.device), ctx)
 
 
-def _train(train_model: nn.Module, qmodel: nn.Module, opt, epochs: _Epochs, work, run: RunConfig, ft: FinetuneConfig,
-           run_dir: Path, ctx, progress: bool) -> None:
+def _train(
+    train_model: nn.Module,
+    qmodel: nn.Module,
+    opt,
+    epochs: _Epochs,
+    work,
+    run: RunConfig,
+    ft: FinetuneConfig,
+    run_dir: Path,
+    ctx,
+    progress: bool,
+) -> None:
     """Epochs ``epochs.start`` to ``ft.epochs``, each scored on the reward split and checkpointed."""
     from tqdm import tqdm
 
     n_train = len(work.splits.train)
     if n_train < ft.train_batch_size and ft.epochs:
-        raise AutoQError(f"the training split has {n_train} images, fewer than one batch of {ft.train_batch_size}: lower the finetuning batch size (--train-batch-size)")
+        raise AutoQError(
+            f"the training split has {n_train} images, fewer than one batch of {ft.train_batch_size}: "
+            "lower the finetuning batch size (--train-batch-size)"
+        )
     fetch = _Fetcher(work.splits.train) if ft.epochs else None
     bar = tqdm(total=ft.epochs, initial=epochs.start - 1, desc="finetune", unit="epoch", disable=not (progress and ctx.is_main))
     for epoch in range(epochs.start, ft.epochs + 1):
@@ -190,8 +236,15 @@ def _train(train_model: nn.Module, qmodel: nn.Module, opt, epochs: _Epochs, work
         loss_sum, steps = _train_epoch(train_model, qmodel, opt, fetch, ft, run.seed, epoch, ctx)
         scored = _accuracy(qmodel, work.splits.reward, run, ctx)
         epochs.offer(epoch, scored, qmodel)
-        epochs.history.append({"epoch": epoch, "train_loss": loss_sum / max(steps, 1), "reward_top1": scored.top1,
-                               "reward_loss": scored.loss, "seconds": time.perf_counter() - t0})
+        epochs.history.append(
+            {
+                "epoch": epoch,
+                "train_loss": loss_sum / max(steps, 1),
+                "reward_top1": scored.top1,
+                "reward_loss": scored.loss,
+                "seconds": time.perf_counter() - t0,
+            }
+        )
         if ctx.is_main:
             rf.write_rows(run_dir / rf.FINETUNE_CSV, epochs.history)
             rf.save_checkpoint(run_dir / rf.FINETUNE_CHECKPOINT, epochs.checkpoint(epoch, qmodel, opt))
@@ -222,8 +275,9 @@ def _train_epoch(train_model, qmodel, opt, fetch: _Fetcher, ft: FinetuneConfig, 
         return F.cross_entropy(logits.float(), y, reduction="sum") * (ctx.world_size / ft.train_batch_size)
 
     batches = _global_batches(fetch, ft.train_batch_size, seed, epoch, ctx)
-    losses = train_steps(qmodel, opt, batches, ctx.device, freeze_bn=ft.freeze_bn, amp=ft.amp, loss_fn=loss_fn,
-                         forward=train_model)
+    losses = train_steps(
+        qmodel, opt, batches, ctx.device, freeze_bn=ft.freeze_bn, amp=ft.amp, loss_fn=loss_fn, forward=train_model
+    )
     loss_sum = 0.0
     for loss in losses:
         loss_sum += loss / ctx.world_size

@@ -7,7 +7,7 @@ on a GPU the steps can run under bfloat16 autocast (``amp``) while the loss stay
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 import torch.nn.functional as F

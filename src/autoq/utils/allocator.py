@@ -7,7 +7,6 @@ import ctypes.util
 import os
 import sys
 
-
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
 _MiB = 1024 * 1024

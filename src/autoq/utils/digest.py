@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import torch
 
@@ -11,7 +11,7 @@ import torch
 def tensors_digest(named: Mapping[str, torch.Tensor] | Iterable[tuple[str, torch.Tensor]], h=None) -> str:
     """sha256 over names, dtypes, shapes and bytes of tensors, in the given order."""
     h = h or hashlib.sha256()
-    for name, t in (named.items() if isinstance(named, Mapping) else named):
+    for name, t in named.items() if isinstance(named, Mapping) else named:
         t = t.detach().cpu().contiguous()
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
-from typing import Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
 from autoq.errors import AutoQError
 
