@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from autoq.errors import AutoQError
+from autoq.utils.yamlsafe import load_yaml_file
 
 
 def setting(default: Any, help: str, **kw: Any) -> Any:
@@ -264,7 +265,6 @@ def build(cls: type, values: dict, where: str = "config") -> Any:
 
 def load_yaml(path: str | Path) -> dict:
     """A settings file: strict YAML (no duplicate keys, no alias bombs), a mapping at the top."""
-    from autoq.utils.yamlsafe import load_yaml_file
 
     data = load_yaml_file(path, "config file") or {}
     if not isinstance(data, dict):

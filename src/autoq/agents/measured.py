@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import coo_matrix
 
 from autoq.errors import AutoQError
 from autoq.quant.discovery import LayerInfo
@@ -143,8 +145,6 @@ class MeasuredTask:
         budget; options that another of the same layer beats on both are dropped, and the rest is an
         integer program (HiGHS, through scipy), solved to optimality unless ``time_limit`` runs out.
         """
-        from scipy.optimize import Bounds, LinearConstraint, milp
-        from scipy.sparse import coo_matrix
 
         if granularity not in ("kernel", "layer"):
             raise ValueError(f"granularity must be kernel or layer, not {granularity!r}")

@@ -19,11 +19,13 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from autoq.data.bundle import DatasetBundle
 from autoq.data.datasets import CIFAR_MEAN, CIFAR_STD, check_classes, check_shape, to_tensor_dataset
 from autoq.data.paths import cache_dir, shared_dir
 from autoq.errors import AutoQError
+from autoq.utils.io import atomic_write_bytes
 
 FILE_NAME = "cifar10_jpeg.npz"
 TRAIN_PER_CLASS = 4500  # train_class_index below this is `train`, the rest `holdout`
@@ -53,7 +55,6 @@ def file_digest(path: Path) -> str:
 
 def decode_jpegs(blob: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """uint8 NHWC RGB images from JPEG files stored back to back (``blob[offsets[i]:offsets[i+1]]``)."""
-    from PIL import Image
 
     n = len(offsets) - 1
     out = np.empty((n, 32, 32, 3), dtype=np.uint8)
@@ -91,7 +92,6 @@ def _decode_all(path: Path) -> dict[str, np.ndarray]:
 @lru_cache(maxsize=2)
 def decoded(path: Path, digest: str) -> dict[str, np.ndarray]:
     """The decoded arrays of ``path``, from the cache when a file of the same digest was decoded before."""
-    from autoq.utils.io import atomic_write_bytes
 
     cached = cache_dir() / "data" / "cifar10-jpeg" / f"decoded-{digest[:16]}.npz"
     if cached.is_file():

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import TensorDataset
+from torchvision import transforms as T
+from torchvision.datasets import CIFAR10, FashionMNIST, ImageFolder
 
 from autoq.data.bundle import DatasetBundle
 from autoq.data.paths import cache_dir, shared_dir
@@ -77,7 +79,6 @@ def load_cifar10_subset(data_dir: Path | None, download: bool, input_shape, num_
 
 def load_cifar10(data_dir: Path | None, download: bool, input_shape, num_classes) -> DatasetBundle:
     """Full CIFAR-10 (50000 + 10000) in torchvision's folder format (``cifar-10-batches-py``)."""
-    from torchvision.datasets import CIFAR10
 
     root = Path(data_dir) if data_dir is not None else cache_dir() / "data" / "cifar10"
     parts = []
@@ -149,8 +150,6 @@ def load_fashion_mnist(data_dir: Path | None, download: bool, input_shape, num_c
     folders = [Path(data_dir)] if data_dir is not None else [cache_root, FASHION_SYSTEM_DIR]
     files = next((f for f in map(_fashion_folder, folders) if f), None)
     if files is None and download:
-        from torchvision.datasets import FashionMNIST
-
         root = folders[0]
         try:
             FashionMNIST(str(root), train=True, download=True)
@@ -220,7 +219,6 @@ def imagenet_transform(
 
     Used for the training split too: calibration and reward images must be deterministic.
     """
-    from torchvision import transforms as T
 
     resize = resize or round(crop * 256 / 224)
     return T.Compose(
@@ -241,7 +239,6 @@ def load_imagenet(
     ``input_shape`` sets the crop (default 224); ``preprocess`` (a model spec's) sets resize size,
     interpolation, mean and std exactly as for torchvision's pretrained weights.
     """
-    from torchvision.datasets import ImageFolder
 
     root = Path(data_dir) if data_dir is not None else cache_dir() / "data" / "imagenet"
     missing = [p for p in (root / "train", root / "val") if not p.is_dir()]

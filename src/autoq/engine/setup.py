@@ -8,7 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
+from autoq.data import load_dataset, make_splits
 from autoq.errors import AutoQError
+from autoq.models import create_model, default_model, model_spec
+from autoq.quant import discover_layers
 
 DEFAULT_MODEL = "digits-cnn"
 
@@ -50,7 +55,6 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
 
 def check_finite(model: Any, source: str) -> None:
     """Refuse a model with NaN or infinite weights, naming the first such tensor (it would score chance)."""
-    import torch
 
     for name, t in list(model.named_parameters()) + list(model.named_buffers()):
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
@@ -68,10 +72,6 @@ def build_model(
     trust_checkpoint: bool = False,
 ) -> Workload:
     """The named model (weights loaded, eval mode) and its layers; no name gives the embedded default."""
-    import torch
-
-    from autoq.models import create_model, default_model, model_spec
-    from autoq.quant import discover_layers
 
     shape = parse_shape(input_shape)
     if num_classes is not None and not 1 <= num_classes <= 1_000_000:
@@ -107,7 +107,6 @@ def attach_data(
     seed: int = 0,
 ) -> Workload:
     """Load the data set (the model's own by default) and its seeded calibration / reward / train / test splits."""
-    from autoq.data import load_dataset, make_splits
 
     name = dataset or work.spec.default_dataset
     if name is None:

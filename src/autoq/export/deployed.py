@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from autoq.errors import AutoQError
+from autoq.export.folding import conv_bn_pairs, fold_bn_params
 from autoq.quant.apply import quant_modules
 from autoq.quant.modules import QuantConv2d, QuantMixin
 from autoq.quant.policy import Policy
@@ -109,14 +110,13 @@ class DeployedLayer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if self.export_id is not None and torch.onnx.is_in_onnx_export():
-            from autoq.export.graph import layer_stub
+            from autoq.export.graph import layer_stub  # graph builds on this module: import at use
 
             return layer_stub(self, x)
         return self.compute(x, self.codes, self.scales, self.bias)
 
     def fold_batchnorm(self, bn: nn.Module, bn_name: str) -> None:
         """Fold ``bn`` (which consumes this layer's output) into the scales, the signs of the codes and the bias."""
-        from autoq.export.folding import fold_bn_params
 
         codes, scales, bias = fold_bn_params(self.codes, self.scales, self.bias, bn)
         self.codes.copy_(codes)
@@ -226,10 +226,9 @@ def freeze(model: nn.Module, *, fold_bn: bool = True) -> nn.Module:
         if deployed_layers(model):
             return model
         raise AutoQError("the model has no quantized layers: apply a policy (autoq.quant.apply_policy) first")
-    from autoq.export.folding import conv_bn_pairs
 
     out = copy.deepcopy(model).cpu().eval()
-    pairs = conv_bn_pairs(out) if fold_bn else {}
+    pairs = conv_bn_pairs(out, leaves=(DeployedLayer,)) if fold_bn else {}
     with torch.no_grad():
         for name, qm in quant_modules(out).items():
             layer = deployed_from_quant(qm, name)

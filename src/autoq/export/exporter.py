@@ -12,9 +12,13 @@ from torch import Tensor, nn
 
 from autoq.errors import AutoQError
 from autoq.export.deployed import deployed_policy, freeze
+from autoq.export.onnx import to_onnx
+from autoq.export.packed import save_packed
+from autoq.export.qonnx import to_qonnx
 from autoq.export.sizes import ModelSizes, model_sizes
-from autoq.export.verify import Agreement
+from autoq.export.verify import Agreement, check_onnx, check_packed, check_qonnx
 from autoq.quant.policy import Policy
+from autoq.utils.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +63,6 @@ def export_model(
     each export is run on those images and compared with the deployed PyTorch model; the packed
     file is loaded onto ``architecture`` (default: ``qmodel``) for that.
     """
-    from autoq.export.onnx import to_onnx
-    from autoq.export.packed import save_packed
-    from autoq.export.qonnx import to_qonnx
-    from autoq.export.verify import check_onnx, check_packed, check_qonnx
-    from autoq.utils.io import atomic_write_bytes
 
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:

@@ -15,15 +15,14 @@ from torch import Tensor, nn
 from autoq.quant.fusion import bn_affine, conv_chains, trace
 
 
-def conv_bn_pairs(model: nn.Module) -> dict[str, str]:
+def conv_bn_pairs(model: nn.Module, leaves: tuple[type[nn.Module], ...] = ()) -> dict[str, str]:
     """``{conv name: batch-norm name}`` for every quantized conv whose only consumer is a BatchNorm2d.
 
-    The structure comes from a ``torch.fx`` trace; a model that cannot be traced folds nothing
-    (with a warning) and still exports correctly, with its batch norms as separate float layers.
+    The structure comes from a ``torch.fx`` trace that keeps ``leaves`` (e.g. already deployed layers)
+    opaque; a model that cannot be traced folds nothing (with a warning) and still exports correctly,
+    with its batch norms as separate float layers.
     """
-    from autoq.export.deployed import DeployedLayer
-
-    graph = trace(model, leaves=(DeployedLayer,), purpose="batch norms not folded")
+    graph = trace(model, leaves=leaves, purpose="batch norms not folded")
     if graph is None:
         return {}
     return {chain.conv.target: chain.bn.target for chain in conv_chains(graph, model)}

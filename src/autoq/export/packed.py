@@ -21,6 +21,7 @@ a 1-bit code is 1 for +1 and 0 for -1. The last byte is padded with zero bits.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import os
@@ -31,6 +32,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
 from torch import Tensor, nn
 
 from autoq.errors import AutoQError
@@ -44,6 +47,7 @@ from autoq.export.deployed import (
     set_submodule,
 )
 from autoq.quant.policy import Policy
+from autoq.utils.digest import tensors_digest
 from autoq.utils.io import atomic_write_bytes
 
 PACKED_FORMAT = "autoq.packed"
@@ -146,7 +150,6 @@ def save_packed(
 
     The policy defaults to the bits the model carries; ``meta`` is free-form JSON (model name, weights).
     """
-    from safetensors.torch import save
 
     deployed = freeze(model, fold_bn=fold_bn)
     tensors, records = packed_tensors(deployed)
@@ -183,9 +186,6 @@ class PackedModel:
 
 def _checksum(header: Mapping[str, str], tensors: Mapping[str, Tensor]) -> str:
     """sha256 of the header fields (but the checksum) and of every tensor, in name order."""
-    import hashlib
-
-    from autoq.utils.digest import tensors_digest
 
     h = hashlib.sha256(json.dumps({k: v for k, v in header.items() if k != "sha256"}, sort_keys=True).encode())
     return tensors_digest(sorted(tensors.items()), h)
@@ -285,7 +285,6 @@ def _decode_layer(name: str, rec: dict, tensors: Mapping[str, Tensor], where: st
 
 def read_packed(path: str | os.PathLike) -> PackedModel:
     """Read and validate a packed file (format, version, every record, shape, dtype and bit range)."""
-    from safetensors import SafetensorError, safe_open
 
     path = Path(path)
     where = str(path)

@@ -24,6 +24,7 @@ from pathlib import Path
 from torch import nn
 
 from autoq.export.deployed import deployed_layers, freeze
+from autoq.export.packed import float_state, packed_nbytes
 
 
 @dataclass
@@ -57,7 +58,6 @@ class ModelSizes:
 
 def model_sizes(model: nn.Module, files: Mapping[str, str | os.PathLike] | None = None, *, fold_bn: bool = True) -> ModelSizes:
     """Sizes of a calibrated quantized (or deployed) ``model``; ``files`` maps an export name to its path."""
-    from autoq.export.packed import float_state, packed_nbytes
 
     deployed = freeze(model, fold_bn=fold_bn)
     f32 = u8 = packed = 0

@@ -23,6 +23,9 @@ import torch
 from torch import Tensor, nn
 
 from autoq.export.deployed import DeployedLayer, deployed_layers
+from autoq.export.onnx import ACT_CODES, run_onnxruntime
+from autoq.export.packed import load_packed
+from autoq.export.qonnx import ACT_QUANT, run_qonnx
 
 if TYPE_CHECKING:
     import onnx
@@ -123,7 +126,6 @@ def compare(fmt: str, model: nn.Module, x: Tensor, y_export: np.ndarray, codes_e
 
 def check_packed(path: str | os.PathLike, architecture: nn.Module, model: nn.Module, x: Tensor) -> Agreement:
     """Load a packed file onto ``architecture`` and compare it with the deployed ``model``."""
-    from autoq.export.packed import load_packed
 
     y, codes = run_torch(load_packed(path, architecture), x)
     return compare("packed", model, x, y, codes)
@@ -132,8 +134,6 @@ def check_packed(path: str | os.PathLike, architecture: nn.Module, model: nn.Mod
 def check_onnx(proto: onnx.ModelProto | str | os.PathLike, model: nn.Module, x: Tensor) -> Agreement:
     """Run a QDQ export under ONNX Runtime and compare it with the deployed ``model``."""
     import onnx
-
-    from autoq.export.onnx import ACT_CODES, run_onnxruntime
 
     proto = copy.deepcopy(proto) if isinstance(proto, onnx.ModelProto) else onnx.load(str(proto))
     infos = {v.name: v for v in proto.graph.value_info}
@@ -146,7 +146,6 @@ def check_onnx(proto: onnx.ModelProto | str | os.PathLike, model: nn.Module, x: 
 
 def check_qonnx(proto: onnx.ModelProto | str | os.PathLike, model: nn.Module, x: Tensor) -> Agreement:
     """Run a QONNX export with qonnx's executor and compare it with the deployed ``model``."""
-    from autoq.export.qonnx import ACT_QUANT, run_qonnx
 
     y, ctx = run_qonnx(proto, x)
     layers = deployed_layers(model)

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from autoq.errors import AutoQError
 from autoq.utils.registry import Registry
+from autoq.utils.yamlsafe import load_yaml_file
 
 BOARDS_DIR = Path(__file__).resolve().parent / "boards"
 BRAM36_BUFFER_BITS = 32 * 1024  # a BRAM36 used as a 32-bit-wide buffer holds 32 Kibit (parity unused)
@@ -256,7 +257,6 @@ KINDS: dict[str, type[Accelerator]] = {"temporal": TemporalAccelerator, "spatial
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    from autoq.utils.yamlsafe import load_yaml_file
 
     data = load_yaml_file(path, "accelerator file")  # strict: duplicate keys and alias bombs refused
     if not isinstance(data, Mapping):

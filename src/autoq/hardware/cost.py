@@ -42,6 +42,7 @@ from autoq.hardware.mapping import (
 from autoq.hardware.report import ENERGY_PARTS, Area, CostReport, LayerCost, LayerCosts, limited_by
 from autoq.hardware.spatial import SpatialMapping
 from autoq.hardware.temporal import TemporalMapping
+from autoq.quant.policy import Policy
 
 if TYPE_CHECKING:
     from autoq.quant.discovery import LayerInfo
@@ -201,7 +202,6 @@ class CostModel:
     def _validate(self, weight_bits: Sequence[Any], act_bits: Sequence[int]) -> None:
         """Raise the policy's own error (:meth:`Policy.validate`) for bits that do not fit the layers or
         the accelerator; the fast path above only detects that something is wrong."""
-        from autoq.quant.policy import Policy
 
         names = [l.name for l in self.layers]
         self._validate_policy(Policy(dict(zip(names, weight_bits)), dict(zip(names, act_bits))))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torchvision
 from torch import nn
 
 # registry name -> (torchvision name, file name under the shared folder's models/cifar10-jpeg/)
@@ -26,7 +27,6 @@ PRETRAINED_DIR = "models/cifar10-jpeg"
 
 
 def _resnet18(num_classes: int) -> nn.Module:
-    import torchvision
 
     m = torchvision.models.resnet18(num_classes=num_classes)
     m.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
@@ -35,7 +35,6 @@ def _resnet18(num_classes: int) -> nn.Module:
 
 
 def _mobilenet_v2(num_classes: int) -> nn.Module:
-    import torchvision
 
     m = torchvision.models.mobilenet_v2(num_classes=num_classes)
     m.features[0][0].stride = (1, 1)
@@ -44,7 +43,6 @@ def _mobilenet_v2(num_classes: int) -> nn.Module:
 
 
 def _squeezenet1_0(num_classes: int) -> nn.Module:
-    import torchvision
 
     m = torchvision.models.squeezenet1_0(num_classes=num_classes)
     m.features[0] = nn.Conv2d(3, 96, 3, 1, 1)

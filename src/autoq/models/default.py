@@ -9,9 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from safetensors import safe_open
+from safetensors.torch import load_file, save
 from torch import nn
 
 from autoq.errors import AutoQError
+from autoq.models.small_cnn import SmallCNN
+from autoq.utils.io import atomic_write_bytes
 
 WEIGHTS_FILE = Path(__file__).resolve().parent / "weights" / "digits-cnn.safetensors"
 
@@ -23,7 +27,6 @@ def default_weights_path() -> Path:
 
 def default_metadata() -> dict:
     """What the training script recorded: recipe, test accuracy, torch version."""
-    from safetensors import safe_open
 
     with safe_open(str(WEIGHTS_FILE), framework="pt") as f:
         return json.loads((f.metadata() or {}).get("autoq", "{}"))
@@ -31,9 +34,6 @@ def default_metadata() -> dict:
 
 def default_model() -> tuple[nn.Module, Path]:
     """The embedded default model in eval mode and the path of its weights."""
-    from safetensors.torch import load_file
-
-    from autoq.models.small_cnn import SmallCNN
 
     if not WEIGHTS_FILE.is_file():
         raise AutoQError(f"the embedded default's weights {str(WEIGHTS_FILE)!r} are missing; reinstall autoq")
@@ -44,9 +44,6 @@ def default_model() -> tuple[nn.Module, Path]:
 
 def save_default_weights(model: nn.Module, path: Path, meta: dict) -> None:
     """Write ``model``'s state dict as safetensors with ``meta`` (atomically: used by the training script)."""
-    from safetensors.torch import save
-
-    from autoq.utils.io import atomic_write_bytes
 
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     atomic_write_bytes(path, save(state, metadata={"autoq": json.dumps(meta)}))

@@ -16,8 +16,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from autoq.data.paths import shared_dir
 from autoq.errors import AutoQError
-from autoq.models import user
+from autoq.models import torchvision_models, user
+from autoq.models.cifar_resnet import DEPTHS, CifarResNet
+from autoq.models.cifar_stems import CIFAR_STEM_MODELS, build_cifar_stem, pretrained_file
+from autoq.models.default import default_model
+from autoq.models.small_cnn import SmallCNN
 from autoq.models.weights import load_weights
 from autoq.utils.registry import Registry
 
@@ -57,7 +62,6 @@ _USER_FORMS = "or path/to/file.py:factory, or the path of a TorchScript file"
 
 def _load_shared(model: nn.Module, name: str, rel: str | None) -> nn.Module:
     """Load the shared folder's weights for ``name`` (``rel`` below it) into ``model``."""
-    from autoq.data.paths import shared_dir
 
     if rel is None:
         raise AutoQError(f"no pretrained weights for {name!r} are known; pass a state-dict file with --weights")
@@ -73,7 +77,6 @@ def _load_shared(model: nn.Module, name: str, rel: str | None) -> nn.Module:
 
 
 def _cifar_build(name: str) -> Callable[[int | None, bool, Shape | None], nn.Module]:
-    from autoq.models.cifar_resnet import DEPTHS, CifarResNet
 
     def build(num_classes: int | None, pretrained: bool, input_shape: Shape | None) -> nn.Module:
         model = CifarResNet(DEPTHS[name], num_classes or 10, in_channels=input_shape[0] if input_shape else 3)
@@ -83,7 +86,6 @@ def _cifar_build(name: str) -> Callable[[int | None, bool, Shape | None], nn.Mod
 
 
 def _cifar_stem_build(name: str) -> Callable[[int | None, bool, Shape | None], nn.Module]:
-    from autoq.models.cifar_stems import build_cifar_stem, pretrained_file
 
     def build(num_classes: int | None, pretrained: bool, input_shape: Shape | None) -> nn.Module:
         if input_shape is not None and input_shape[0] != 3:
@@ -97,11 +99,8 @@ def _cifar_stem_build(name: str) -> Callable[[int | None, bool, Shape | None], n
 
 
 def _digits_build(num_classes: int | None, pretrained: bool, input_shape: Shape | None) -> nn.Module:
-    from autoq.models.small_cnn import SmallCNN
 
     if pretrained:
-        from autoq.models.default import default_model
-
         if num_classes not in (None, 10) or (input_shape is not None and input_shape[0] != 1):
             raise AutoQError("the pretrained digits-cnn has 10 classes and 1 input channel")
         return default_model()[0]
@@ -109,7 +108,6 @@ def _digits_build(num_classes: int | None, pretrained: bool, input_shape: Shape 
 
 
 def _torchvision_build(name: str) -> Callable[[int | None, bool, Shape | None], nn.Module]:
-    from autoq.models import torchvision_models
 
     return lambda num_classes, pretrained, input_shape: torchvision_models.build(name, num_classes, pretrained, input_shape)
 
@@ -119,8 +117,6 @@ def _registry() -> Registry[_Entry]:
     global _REGISTRY
     if _REGISTRY is not None:
         return _REGISTRY
-    from autoq.models import torchvision_models
-    from autoq.models.cifar_resnet import DEPTHS
 
     reg: Registry[_Entry] = Registry("model")
     for name in torchvision_models.names():
@@ -132,7 +128,6 @@ def _registry() -> Registry[_Entry]:
         weights = " (pretrained weights in the shared folder)" if name in _CIFAR_PRETRAINED else ""
         spec = ModelSpec(name, (3, 32, 32), 10, "cifar10-subset", f"CIFAR ResNet-{depth}, option-A shortcuts{weights}")
         reg.add(name, _Entry(spec, _cifar_build(name)))
-    from autoq.models.cifar_stems import CIFAR_STEM_MODELS
 
     for name, base in CIFAR_STEM_MODELS.items():
         spec = ModelSpec(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+import torchvision
 from torch import nn
 
 from autoq.errors import AutoQError
@@ -14,14 +16,12 @@ _AUX_HEADS = {"googlenet": ("aux1", "aux2"), "inception_v3": ("AuxLogits",)}
 
 def names() -> list[str]:
     """torchvision's classification models (``torchvision.models``, not its detection or video ones)."""
-    import torchvision
 
     return torchvision.models.list_models(module=torchvision.models)
 
 
 def default_preprocess(name: str) -> dict:
     """Crop and resize size, interpolation, mean and std of torchvision's ``DEFAULT`` weights for ``name``."""
-    import torchvision
 
     weights = torchvision.models.get_model_weights(name).DEFAULT
     kw = dict(getattr(weights.transforms, "keywords", {}))
@@ -40,8 +40,6 @@ def default_preprocess(name: str) -> dict:
 
 def build(name: str, num_classes: int | None, pretrained: bool, input_shape: tuple[int, ...] | None) -> nn.Module:
     """``torchvision.models.get_model``; pretrained uses torchvision's loader (torch hub cache, then download)."""
-    import torch
-    import torchvision
 
     if input_shape is not None and input_shape[0] != 3:
         raise AutoQError(f"torchvision model {name!r} takes 3-channel images, not input shape {tuple(input_shape)}")

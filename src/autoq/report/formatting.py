@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from autoq.engine.setup import DEFAULT_MODEL
+
 
 def model_name(d: Any) -> str:
     """The model of the run (``d`` a :class:`~autoq.report.rundata.RunData`), the embedded default if none was named."""
-    from autoq.engine.setup import DEFAULT_MODEL
 
     return str(d.config.get("model") or DEFAULT_MODEL)
 

@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from autoq.engine.setup import DEFAULT_MODEL, build_model
 from autoq.errors import AutoQError
+from autoq.export import model_sizes
+from autoq.export.exporter import FILE_NAMES
+from autoq.hardware import CostModel, load_accelerator
+from autoq.quant import Policy, quantized
 from autoq.search import runfolder as rf
 
 EXPORT_DIR = "export"
@@ -42,9 +49,6 @@ def _read_json(path: Path) -> dict:
 
 def load_run(run_dir: str | Path) -> RunData:
     """The run folder's files, the model's layers and the per-layer costs of the best and reference policies."""
-    from autoq.engine.setup import DEFAULT_MODEL, build_model
-    from autoq.hardware import CostModel, load_accelerator
-    from autoq.quant import Policy
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -100,11 +104,6 @@ def load_run(run_dir: str | Path) -> RunData:
 
 def _sizes(work, policy, export_dir: Path) -> Any:
     """Bytes of the best policy as float32, uniform 8-bit and packed, and of the export files present."""
-    import torch
-
-    from autoq.export import model_sizes
-    from autoq.export.exporter import FILE_NAMES
-    from autoq.quant import quantized
 
     # byte counts depend on the bit widths and the layer shapes only, not on the values:
     # one random batch gives every layer the activation range the export needs

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from tqdm import tqdm
+
 from autoq.quant import Policy
 from autoq.search import runfolder as rf
 from autoq.search.environment import Outcome
@@ -125,7 +127,6 @@ class ProgressBar(Callback):
         self.total, self.enabled, self.bar = total, enabled, None
 
     def on_start(self, state: SearchState, start: int) -> None:
-        from tqdm import tqdm
 
         self.bar = tqdm(total=self.total, initial=start, desc="search", unit="ep", disable=not self.enabled, dynamic_ncols=True)
 

@@ -16,8 +16,10 @@ import numpy as np
 import torch
 
 from autoq.config import SearchConfig
+from autoq.engine.distributed import broadcast
 from autoq.quant import Policy
 from autoq.search import runfolder as rf
+from autoq.search.callbacks import better as _better
 from autoq.search.candidates import LayerCandidates
 from autoq.search.environment import Outcome, QuantEnv, extrinsic_reward
 from autoq.search.program import ACCURACY_LEVELS, accuracy_programs, all_candidates, choose, weighted_cost
@@ -86,8 +88,6 @@ def program_search(
     model_name: str,
 ) -> tuple[list[dict], dict]:
     """Solve, score every solution on the reward split, write ``episodes.csv`` and ``best_policy.json``."""
-    from autoq.engine.distributed import broadcast
-    from autoq.search.callbacks import better as _better
 
     planned = plan(cfg, env, space, budget, references, psi) if ctx.is_main else None
     policies, timing = broadcast(planned, ctx)

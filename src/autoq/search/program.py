@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import csr_matrix
 
 from autoq.errors import AutoQError
 from autoq.search.candidates import LayerCandidates, layer_candidates, pareto_mask
@@ -33,8 +35,6 @@ def solve_choice(values: Sequence[np.ndarray], costs: Sequence[np.ndarray] | Non
     The constraint row is checked exactly afterwards; if the solver's feasibility tolerance let it
     pass by a hair, the row is tightened by that much and the program solved again.
     """
-    from scipy.optimize import Bounds, LinearConstraint, milp
-    from scipy.sparse import csr_matrix
 
     sizes = [len(v) for v in values]
     n = sum(sizes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -9,8 +10,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from autoq.agents import AgentConfig, NetworkSpec, create_agent
+from autoq.agents.presets import apply_preset
 from autoq.config import SearchConfig, build
+from autoq.engine.distributed import all_reduce_accuracy, broadcast, init_distributed
+from autoq.engine.loops import evaluate
+from autoq.engine.setup import build_workload
 from autoq.errors import AutoQError
+from autoq.hardware import CostModel, load_accelerator
+from autoq.quant import Policy
 from autoq.search import runfolder as rf
 from autoq.search.budget import Budget, BudgetSpec
 from autoq.search.callbacks import (
@@ -24,9 +34,13 @@ from autoq.search.callbacks import (
     SearchState,
 )
 from autoq.search.environment import Outcome, QuantEnv, extrinsic_reward
+from autoq.search.fingerprints import run_fingerprints
+from autoq.search.ilp import program_search
 from autoq.search.lock import RunLock
 from autoq.search.rollout import SearchSpace, rollout
+from autoq.train.finetune import finetune
 from autoq.utils.io import atomic_write_json
+from autoq.utils.seeding import seed_everything
 from autoq.utils.threads import one_thread
 
 log = logging.getLogger("autoq.search")
@@ -57,9 +71,6 @@ def search(
     ``on_episode`` is called with each episode's row once its checkpoint is written (on the main
     process): a hook for live plots, logging or timing.
     """
-    from autoq.agents import AgentConfig
-    from autoq.agents.presets import apply_preset
-    from autoq.engine.distributed import init_distributed
 
     cfg = config if config is not None else build(SearchConfig, settings, "search settings")
     if config is not None and settings:
@@ -100,8 +111,6 @@ def _search(
     """The search itself, in a run folder this process holds (on the main process): set up, then learn."""
     setup = _setup(cfg, agent_cfg, ctx, run_dir, resume)
     if cfg.agent == "ilp":  # no agent: sensitivity plus an integer program
-        from autoq.search.ilp import program_search
-
         rows, best = program_search(
             cfg, setup.env, setup.space, setup.budget, setup.references, setup.ref8, setup.psi, run_dir, ctx, setup.work.spec.name
         )
@@ -115,11 +124,6 @@ def _search(
 
 def _setup(cfg: SearchConfig, agent_cfg, ctx, run_dir: Path, resume: bool) -> SearchSetup:
     """Workload, cost model, environment, search space, references and budget; the run folder prepared."""
-    from autoq.engine.distributed import broadcast
-    from autoq.engine.setup import build_workload
-    from autoq.hardware import CostModel, load_accelerator
-    from autoq.search.fingerprints import run_fingerprints
-    from autoq.utils.seeding import seed_everything
 
     resolved = {**cfg.to_dict(), "agent_options": _plain(agent_cfg)}
     seed_everything(cfg.seed)
@@ -156,7 +160,6 @@ def _setup(cfg: SearchConfig, agent_cfg, ctx, run_dir: Path, resume: bool) -> Se
 
 def _make_agent(cfg: SearchConfig, agent_cfg, setup: SearchSetup):
     """The agent, observing the searchable layers and their kernels' weight statistics."""
-    from autoq.agents import NetworkSpec, create_agent
 
     space = setup.space
     stats = setup.env.kernel_stats()
@@ -168,7 +171,6 @@ def _make_agent(cfg: SearchConfig, agent_cfg, setup: SearchSetup):
 
 def _resume(cfg: SearchConfig, ctx, run_dir: Path, agent, has_checkpoint: bool) -> tuple[SearchState, int]:
     """The rows and best episode so far and the next episode: from the checkpoint, or a fresh start."""
-    from autoq.engine.distributed import broadcast
 
     state, start = SearchState(), 0
     if has_checkpoint:
@@ -203,7 +205,6 @@ def _callbacks(
 
 def _learn(cfg: SearchConfig, ctx, setup: SearchSetup, agent, state: SearchState, start: int, callbacks: CallbackList) -> None:
     """The episode loop: the agent decides (main process), every process scores, the agent learns, callbacks run."""
-    from autoq.engine.distributed import broadcast
 
     space, budget = setup.space, setup.budget
     callbacks.on_start(state, start)
@@ -246,10 +247,6 @@ def _finish(
     cfg: SearchConfig, work, run_dir: Path, ctx, rows: list[dict], best: dict, references: dict, progress: bool
 ) -> SearchResult:
     """The summary, the optional finetune of the best policy, and the result (every strategy ends here)."""
-    import torch
-
-    from autoq.engine.distributed import broadcast
-    from autoq.quant import Policy
 
     layers = work.layers
     best = broadcast(best, ctx)
@@ -260,8 +257,6 @@ def _finish(
         if not best:
             log.warning("no episode met the budget: no best policy was written")
     if cfg.finetune and best_policy is not None:
-        from autoq.train.finetune import finetune
-
         result.finetune = finetune(best_policy, cfg, cfg.finetune_options, run_dir=run_dir, work=work, ctx=ctx, progress=progress)
     torch.set_grad_enabled(True)
     return result
@@ -269,9 +264,6 @@ def _finish(
 
 def _references(env: QuantEnv, run_dir: Path, ctx) -> dict:
     """Float, uniform 8/8 and 4/4 scores on the reward split: the reward's reference and the report's points."""
-    from autoq.engine.distributed import all_reduce_accuracy
-    from autoq.engine.loops import evaluate
-    from autoq.quant import Policy
 
     float_acc = all_reduce_accuracy(evaluate(env.float_model.to(ctx.device), env.reward_batches(), ctx.device), ctx)
     refs: dict[str, Any] = {"float": {"accuracy": float_acc.top1, "n": float_acc.n}}
@@ -283,6 +275,5 @@ def _references(env: QuantEnv, run_dir: Path, ctx) -> dict:
 
 
 def _plain(obj: Any) -> dict:
-    import dataclasses
 
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(obj).items()}

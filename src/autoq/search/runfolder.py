@@ -18,7 +18,9 @@ from typing import Any
 import torch
 
 from autoq.errors import AutoQError
+from autoq.search.fingerprints import first_difference
 from autoq.utils.io import atomic_write_bytes, atomic_write_text, atomic_write_yaml
+from autoq.utils.yamlsafe import load_yaml_file
 
 CONFIG = "config.yaml"
 EPISODES = "episodes.csv"
@@ -128,7 +130,6 @@ def _refuse_lost_checkpoint(run_dir: Path) -> None:
 
 def read_yaml(path: Path) -> dict:
     """A YAML mapping from a run folder, or a one-line error."""
-    from autoq.utils.yamlsafe import load_yaml_file
 
     try:
         data = load_yaml_file(path, "run file") or {}
@@ -147,7 +148,6 @@ def run_record(run_dir: Path) -> dict:
 
 def record_fingerprints(run_dir: Path, fingerprints: dict[str, str]) -> None:
     """Compare the inputs with those recorded in ``config.yaml`` (refusing a change), then record them."""
-    from autoq.search.fingerprints import first_difference
 
     config = read_yaml(run_dir / CONFIG)
     run = dict(config.get(RUN_KEY) or {})

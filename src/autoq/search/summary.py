@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from autoq.quant import Policy
+from autoq.data import iterate_batches
+from autoq.engine.loops import evaluate
+from autoq.quant import Policy, apply_policy, quantized
 
 
 def compare_on_test(work, run, cost_model, entries: dict[str, Any], device="cpu") -> list[dict]:
@@ -13,9 +15,6 @@ def compare_on_test(work, run, cost_model, entries: dict[str, Any], device="cpu"
     ``entries`` maps a label to ``None`` (the float model), a :class:`Policy`, or a ``(policy,
     state_dict)`` pair for a finetuned model.
     """
-    from autoq.data import iterate_batches
-    from autoq.engine.loops import evaluate
-    from autoq.quant import apply_policy, quantized
 
     rows = []
     for label, entry in entries.items():

@@ -21,12 +21,23 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
 
 from autoq.config import FinetuneConfig, RunConfig
+from autoq.data import as_tensors, iterate_batches
+from autoq.engine.device import fast_memory_format
+from autoq.engine.distributed import all_reduce_accuracy, all_reduce_sum, init_distributed
+from autoq.engine.loops import evaluate
+from autoq.engine.setup import build_workload
 from autoq.errors import AutoQError
+from autoq.quant import Policy, quantized
 from autoq.search import runfolder as rf
+from autoq.search.environment import MAX_CACHED_BYTES, split_bytes
+from autoq.search.lock import RunLock
 from autoq.train.sgd import train_steps
 from autoq.utils.io import atomic_torch_save, atomic_write_json
+from autoq.utils.seeding import seed_everything
 
 log = logging.getLogger("autoq.finetune")
 
@@ -77,8 +88,6 @@ def finetune(
 
     The folder is locked while this process writes into it (a search that finetunes holds it already).
     """
-    from autoq.engine.distributed import init_distributed
-    from autoq.search.lock import RunLock
 
     ft = ft or FinetuneConfig()
     ft.validate()
@@ -141,9 +150,6 @@ def _finetune(
     policy, run: RunConfig, ft: FinetuneConfig, run_dir: Path, resume: bool, work, ctx, progress: bool
 ) -> FinetuneResult:
     """The finetuning itself, in a folder this process holds (on the main process)."""
-    from autoq.engine.setup import build_workload
-    from autoq.quant import Policy
-    from autoq.utils.seeding import seed_everything
 
     seed_everything(run.seed)
     work = work or build_workload(run)
@@ -186,9 +192,6 @@ def _finetune(
 
 def _quantized_copy(work, policy, run: RunConfig, device: torch.device) -> nn.Module:
     """The calibrated quantized model, in the search's memory layout: the same scores, faster steps."""
-    from autoq.data import iterate_batches
-    from autoq.engine.device import fast_memory_format
-    from autoq.quant import quantized
 
     sample = next(iter(iterate_batches(work.splits.calib, 2)))[0]
     fmt = fast_memory_format(work.model, sample, device)
@@ -200,9 +203,6 @@ def _quantized_copy(work, policy, run: RunConfig, device: torch.device) -> nn.Mo
 
 def _accuracy(model: nn.Module, split, run: RunConfig, ctx):
     """Accuracy of ``model`` on ``split``, every process evaluating its shard."""
-    from autoq.data import iterate_batches
-    from autoq.engine.distributed import all_reduce_accuracy
-    from autoq.engine.loops import evaluate
 
     batches = iterate_batches(split, run.batch_size, rank=ctx.rank, world_size=ctx.world_size, num_workers=run.workers)
     return all_reduce_accuracy(evaluate(model, batches, ctx.device), ctx)
@@ -221,7 +221,6 @@ def _train(
     progress: bool,
 ) -> None:
     """Epochs ``epochs.start`` to ``ft.epochs``, each scored on the reward split and checkpointed."""
-    from tqdm import tqdm
 
     n_train = len(work.splits.train)
     if n_train < ft.train_batch_size and ft.epochs:
@@ -257,7 +256,6 @@ def _distributed(qmodel: nn.Module, ctx) -> nn.Module:
     """The module the training steps run: ``qmodel`` itself, or a DistributedDataParallel wrapper of it."""
     if not ctx.active:
         return qmodel
-    from torch.nn.parallel import DistributedDataParallel
 
     device = ctx.device
     return DistributedDataParallel(qmodel, device_ids=[device] if device.type == "cuda" else None, broadcast_buffers=False)
@@ -268,7 +266,6 @@ def _train_epoch(train_model, qmodel, opt, fetch: _Fetcher, ft: FinetuneConfig, 
 
     Returns the sum over steps of the global mean loss, and the number of steps.
     """
-    from autoq.engine.distributed import all_reduce_sum
 
     def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         # sum over this process's images / global batch, times world size: DDP's mean makes it the global mean
@@ -296,8 +293,6 @@ class _Fetcher:
     """Images and labels by index; the whole split is held in memory when it is small enough."""
 
     def __init__(self, split: Any) -> None:
-        from autoq.data import as_tensors
-        from autoq.search.environment import MAX_CACHED_BYTES, split_bytes
 
         self.split = split
         self.tensors = as_tensors(split) if len(split) and split_bytes(split) <= MAX_CACHED_BYTES else None
