@@ -5,8 +5,7 @@ Names load their module on first use, so that ``autoq.quant.policy`` (JSON and N
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from autoq.utils.lazy import lazy_getattr
 
 _LAZY = {
     "apply_policy": "autoq.quant.apply",
@@ -26,15 +25,7 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    try:  # a submodule that nothing has imported yet, e.g. autoq.quant.fusion
-        return importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as e:
-        if e.name != f"{__name__}.{name}":
-            raise
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY, submodules=True)
 
 
 def __dir__() -> list[str]:

@@ -5,8 +5,7 @@ Names load on first use, so that importing the package stays light (the settings
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from autoq.utils.lazy import lazy_getattr
 
 _LAZY = {
     "FinetuneConfig": "autoq.config",
@@ -20,7 +19,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'autoq.search' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
