@@ -3,7 +3,7 @@
 Each agent runs ``--episodes`` exploring episodes (default 400: 100 at constant noise, then 300 with
 decaying noise, the paper's schedule) on ``--seeds`` random tasks, through the same interface the
 search drives. Reported per agent, averaged over seeds and relative to the task's optimum (known in
-closed form, see ``autoq.agents.synthetic``): the greedy (noise-free) policy's reward at the end,
+closed form, see ``autoq.tasks.synthetic``): the greedy (noise-free) policy's reward at the end,
 the mean reward of the last 10 exploring episodes, and the best reward seen. The best layer-wise and
 network-wise configurations are reported too: an agent must beat the layer-wise optimum to show it
 uses kernel-wise precision at all. Writes the learning curves to ``benchmarks/agents_synthetic.png``
@@ -40,7 +40,7 @@ def run_one(name: str, seed: int, episodes: int, config: dict, task_kw: dict) ->
     import torch
 
     from autoq.agents import AgentConfig, create_agent
-    from autoq.agents.synthetic import SyntheticTask
+    from autoq.tasks.synthetic import SyntheticTask
 
     torch.set_num_threads(1)
     task = SyntheticTask.make(seed=seed, **task_kw)

@@ -25,7 +25,7 @@ RECORDS = HERE / "records"
 FORMAT = "autoq.comparison-record.v1"
 # code a strategy's result depends on: the shared search, and each strategy's own
 PROGRAM = ("search/ilp.py", "search/program.py", "search/candidates.py", "search/sensitivity.py")
-SHARED_DIRS = ("search", "quant", "hardware", "data", "engine", "models", "train")
+SHARED_DIRS = ("search", "runs", "quant", "hardware", "data", "engine", "models", "train")
 SHARED_FILES = ("config.py", "cli/search.py", "cli/finetune.py", "cli/common.py")
 
 
@@ -129,7 +129,7 @@ def write_cell_record(path: Path, run: Path, tier: str, strategy: str, digests: 
 
     from autoq.data import iterate_batches
     from autoq.quant import Policy, apply_policy, calibrate
-    from autoq.search.runfolder import read_rows
+    from autoq.runs.folder import read_rows
 
     settings = yaml.safe_load((run / "config.yaml").read_text())
     rows = read_rows(run / "episodes.csv")

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import record  # noqa: E402
 
 from autoq.data.paths import shared_dir  # noqa: E402
-from autoq.search.runfolder import read_rows  # noqa: E402
+from autoq.runs.folder import read_rows  # noqa: E402
 
 
 def run(procs: int, out: Path, args) -> dict:

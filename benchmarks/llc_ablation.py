@@ -13,7 +13,7 @@ Configurations (the same episodes for all):
 - (f) ``haq``: layer-wise DDPG with the single-controller improvements it has (updates per episode,
   reward standardisation and clipping; it has no joint critic).
 
-Tasks: ``measured:<model>``, the measured synthetic task of ``autoq.agents.measured`` (table from
+Tasks: ``measured:<model>``, the measured synthetic task of ``autoq.tasks.measured`` (table from
 ``benchmarks/measure_damage.py``; reward -KL, latency budget, exact optimum by integer programming);
 ``bench:<model>``, the real search (``autoq.search``: JPEG CIFAR-10, resource mode at 0.5 of the
 8-bit latency, temporal accelerator), whose returned policy is then evaluated on the holdout and
@@ -76,8 +76,8 @@ def run_measured(model: str, config: str, seed: int, episodes: int, budget: floa
     import torch
 
     from autoq.agents import AgentConfig, create_agent
-    from autoq.agents.measured import MeasuredTask
     from autoq.agents.presets import apply_preset
+    from autoq.tasks.measured import MeasuredTask
 
     torch.set_num_threads(1)
     task = MeasuredTask.load(HERE / f"damage_{model}.npz", budget=budget)
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     optimum = {}
     for t in tasks:
         if t.startswith("measured:"):
-            from autoq.agents.measured import MeasuredTask
+            from autoq.tasks.measured import MeasuredTask
 
             task = MeasuredTask.load(HERE / f"damage_{t.split(':', 1)[1]}.npz", budget=args.budget)
             optimum[t] = {"kernel": task.optimum("kernel").reward, "layer": task.optimum("layer").reward}

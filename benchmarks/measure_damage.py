@@ -1,6 +1,6 @@
 """Measure, on a real network, how much each kernel alone and each layer's activations alone damage it.
 
-The table this writes is the measured synthetic task of ``autoq.agents.measured``: per kernel and
+The table this writes is the measured synthetic task of ``autoq.tasks.measured``: per kernel and
 bit width (1..8), the increase of the KL divergence from the float model's predictions on holdout
 images when that kernel alone is quantized (everything else float); per layer and activation bit
 width (2..8), the same for the layer's input; and the layer latencies of the temporal accelerator

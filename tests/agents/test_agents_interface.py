@@ -22,8 +22,8 @@ from autoq.agents import (
     list_agents,
 )
 from autoq.agents import observations as obs_mod
-from autoq.agents.synthetic import SyntheticTask
 from autoq.errors import AutoQError
+from autoq.tasks.synthetic import SyntheticTask
 
 ALL = ["autoq", "hiro", "haq", "ddpg-kernel", "random", "uniform"]
 SMALL = AgentConfig(

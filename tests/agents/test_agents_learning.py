@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from autoq.agents import AgentConfig, create_agent
-from autoq.agents.synthetic import SyntheticTask
+from autoq.tasks.synthetic import SyntheticTask
 
 SEEDS = (0, 1, 2)
 EPISODES = 400  # the paper's budget: 100 episodes at constant noise, then 300 of decay

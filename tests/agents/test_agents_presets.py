@@ -8,8 +8,8 @@ import pytest
 
 from autoq.agents import AgentConfig, create_agent
 from autoq.agents.presets import PRESETS, apply_preset
-from autoq.agents.synthetic import SyntheticTask
 from autoq.errors import AutoQError
+from autoq.tasks.synthetic import SyntheticTask
 
 # the AutoQ paper's stated values (docs/agents.md, "Presets") and the HAQ values it falls back on
 PAPER_CARD = dict(

@@ -140,7 +140,7 @@ def test_out_that_is_a_file(tmp_path, capsys, default_cache):
     [(errno.ENOSPC, "No space left on device"), (errno.EROFS, "Read-only file system"), (errno.EACCES, "Permission denied")],
 )
 def test_os_errors_while_writing_are_one_line(code, words, tmp_path, capsys, default_cache, monkeypatch):
-    from autoq.search import runfolder
+    from autoq.runs import folder as runfolder
 
     def failing(path, obj):
         raise OSError(code, os.strerror(code), str(path))
@@ -160,8 +160,8 @@ def test_demo_accepts_a_fraction_and_leaves_nothing_when_it_fails(tmp_path, caps
 def test_sigterm_is_handled_like_ctrl_c_and_the_run_resumes(tmp_path, capsys, default_cache, monkeypatch):
     import signal
 
+    from autoq.runs import folder as rf
     from autoq.search import run as run_module
-    from autoq.search import runfolder as rf
 
     original, calls = run_module.rollout, []
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from autoq.search import runfolder as rf
+from autoq.runs import folder as rf
 
 TIMING = {"eval_s", "agent_s", "cost_s", "episode_s"}
 SEARCH = [

@@ -13,7 +13,7 @@ import pytest
 from autoq.errors import AutoQError
 from autoq.report import load_run, plots, write_report
 from autoq.report.document import Document
-from autoq.search import runfolder as rf
+from autoq.runs import folder as rf
 
 TINY = dict(
     dataset="digits",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import autoq
-from autoq.search import runfolder as rf
+from autoq.runs import folder as rf
 
 TIMING = {"eval_s", "agent_s", "cost_s", "episode_s"}
 ARGS = [
@@ -38,7 +38,7 @@ ARGS = [
 # N-th call: "after" the write completed, or "during" it (a temporary file half written, not renamed).
 DRIVER = """
 import os, signal, sys
-from autoq.search import runfolder as rf
+from autoq.runs import folder as rf
 from autoq.cli.main import main
 
 target, when, nth = sys.argv[1], sys.argv[2], int(sys.argv[3])

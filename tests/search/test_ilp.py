@@ -10,7 +10,7 @@ import pytest
 
 from autoq.errors import AutoQError
 from autoq.quant import Policy
-from autoq.search import runfolder as rf
+from autoq.runs import folder as rf
 from autoq.search import search
 from autoq.search.program import ACCURACY_LEVELS
 

@@ -11,7 +11,7 @@ import yaml
 
 from autoq.errors import AutoQError
 from autoq.quant import Policy
-from autoq.search import runfolder as rf
+from autoq.runs import folder as rf
 from autoq.search import search
 from autoq.search.environment import QuantEnv
 

@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _settings(args: argparse.Namespace) -> tuple[RunConfig, Path | None]:
     """The run settings: a run folder's config.yaml < --config < flags."""
-    from autoq.search import runfolder as rf
+    from autoq.runs import folder as rf
 
     if (args.run is None) == (args.policy is None):
         raise AutoQError("give a search RUN_DIR or --policy FILE|uniform:W:A (one of them)")
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from autoq.engine.setup import build_workload
     from autoq.export.exporter import FORMATS, export_model
     from autoq.quant import Policy, apply_policy, quantized
-    from autoq.search import runfolder as rf
+    from autoq.runs import folder as rf
 
     if args.check_images < 0:
         raise AutoQError("--check-images must be 0 or more")

@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from autoq.engine.setup import build_model
     from autoq.quant import Policy
-    from autoq.search import runfolder as rf
+    from autoq.runs import folder as rf
     from autoq.train.finetune import finetune
 
     values = load_yaml(args.config) if args.config else {}

@@ -33,6 +33,18 @@ def as_tensors(dataset: Dataset) -> tuple[Tensor, Tensor]:
     return torch.stack(xs), torch.as_tensor(ys)
 
 
+#: a split up to this size (as float32 tensors) is held in memory for the whole run instead of re-read
+MAX_CACHED_BYTES = 2 * 1024**3
+
+
+def fits_in_memory(dataset: Dataset) -> bool:
+    """Whether ``dataset`` is non-empty and its images, as float32 tensors, fit :data:`MAX_CACHED_BYTES`."""
+    if len(dataset) == 0:  # type: ignore[arg-type]
+        return False
+    x, _ = dataset[0]
+    return len(dataset) * x.numel() * 4.0 <= MAX_CACHED_BYTES  # type: ignore[arg-type]
+
+
 def shard_order(n: int, shuffle: bool, seed: int, epoch: int, rank: int, world_size: int) -> np.ndarray:
     """The positions this rank visits: one order for all ranks (seeded by ``(seed, epoch)``), cut into
     ``world_size`` contiguous shards whose sizes differ by at most one; no padding, no repeats."""

@@ -15,7 +15,7 @@ from autoq.export import model_sizes
 from autoq.export.exporter import FILE_NAMES
 from autoq.hardware import CostModel, load_accelerator
 from autoq.quant import Policy, quantized
-from autoq.search import runfolder as rf
+from autoq.runs import folder as rf
 
 EXPORT_DIR = "export"
 REFERENCES = ("uniform8", "uniform4")

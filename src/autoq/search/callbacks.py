@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from tqdm import tqdm
 
 from autoq.quant import Policy
-from autoq.search import runfolder as rf
+from autoq.runs import folder as rf
 from autoq.search.environment import Outcome
 
 

@@ -20,6 +20,7 @@ import torch
 
 from autoq.config import SearchConfig
 from autoq.data import iterate_batches
+from autoq.data.loader import fits_in_memory
 from autoq.engine.device import fast_memory_format
 from autoq.engine.distributed import DistContext, all_reduce_accuracy
 from autoq.engine.loops import Accuracy, evaluate, logits_of
@@ -28,10 +29,8 @@ from autoq.quant import Policy, calibrate, quantized, set_policy
 from autoq.quant.fusion import fuse_for_inference
 from autoq.train.sgd import train_steps
 
+
 # keep the reward split on the device when it is smaller than this; stream it otherwise
-MAX_CACHED_BYTES = 2 * 1024**3
-
-
 @dataclass
 class Outcome:
     """What one policy scored; ``score`` is the reward's accuracy term (``--reward-metric``)."""
@@ -78,7 +77,7 @@ class QuantEnv:
         bs = cfg.batch_size
         self.calib = [x for x, _ in iterate_batches(self.splits.calib, bs)]
         fmt = fast_memory_format(work.model, self.calib[0], ctx.device)
-        if split_bytes(self.splits.reward) <= MAX_CACHED_BYTES:
+        if fits_in_memory(self.splits.reward):
             shard = iterate_batches(self.splits.reward, bs, rank=ctx.rank, world_size=ctx.world_size, num_workers=cfg.workers)
             self.reward = [(x.to(ctx.device, memory_format=fmt), y.to(ctx.device)) for x, y in shard]
         else:
@@ -207,9 +206,3 @@ def _policy_key(policy: Policy) -> bytes:
         np.asarray(w, dtype=np.int8).tobytes() + bytes([a]) for w, a in zip(policy.weight_bits.values(), policy.act_bits.values())
     ]
     return hashlib.sha1(b"|".join(parts)).digest()
-
-
-def split_bytes(dataset) -> float:
-    """Estimated bytes of a split held as float32 tensors."""
-    x, _ = dataset[0]
-    return len(dataset) * x.numel() * 4.0

@@ -18,7 +18,7 @@ import torch
 from autoq.config import SearchConfig
 from autoq.engine.distributed import broadcast
 from autoq.quant import Policy
-from autoq.search import runfolder as rf
+from autoq.runs import folder as rf
 from autoq.search.callbacks import better as _better
 from autoq.search.candidates import LayerCandidates
 from autoq.search.environment import Outcome, QuantEnv, extrinsic_reward

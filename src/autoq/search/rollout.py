@@ -1,7 +1,7 @@
 """One episode of decisions: the agent picks bits layer by layer, inside the budget's limits.
 
 :func:`rollout` is the one episode driver: the search scores its policy on the quantized network and
-the cost model, the synthetic tasks (:mod:`autoq.agents.synthetic`, :mod:`autoq.agents.measured`) with
+the cost model, the synthetic tasks (:mod:`autoq.tasks.synthetic`, :mod:`autoq.tasks.measured`) with
 their own formulas; a budget, whatever it measures, is a :class:`~autoq.search.budget.BudgetTracker`
 built on that metric's layer-cost function.
 """

@@ -21,7 +21,9 @@ from autoq.engine.setup import build_workload
 from autoq.errors import AutoQError
 from autoq.hardware import CostModel, load_accelerator
 from autoq.quant import Policy
-from autoq.search import runfolder as rf
+from autoq.runs import folder as rf
+from autoq.runs.fingerprints import run_fingerprints
+from autoq.runs.lock import RunLock
 from autoq.search.budget import Budget, BudgetSpec
 from autoq.search.callbacks import (
     BestSoFar,
@@ -34,9 +36,7 @@ from autoq.search.callbacks import (
     SearchState,
 )
 from autoq.search.environment import Outcome, QuantEnv, extrinsic_reward
-from autoq.search.fingerprints import run_fingerprints
 from autoq.search.ilp import program_search
-from autoq.search.lock import RunLock
 from autoq.search.rollout import SearchSpace, rollout
 from autoq.train.finetune import finetune
 from autoq.utils.io import atomic_write_json

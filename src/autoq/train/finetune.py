@@ -26,15 +26,15 @@ from tqdm import tqdm
 
 from autoq.config import FinetuneConfig, RunConfig
 from autoq.data import as_tensors, iterate_batches
+from autoq.data.loader import fits_in_memory
 from autoq.engine.device import fast_memory_format
 from autoq.engine.distributed import all_reduce_accuracy, all_reduce_sum, init_distributed
 from autoq.engine.loops import evaluate
 from autoq.engine.setup import build_workload
 from autoq.errors import AutoQError
 from autoq.quant import Policy, quantized
-from autoq.search import runfolder as rf
-from autoq.search.environment import MAX_CACHED_BYTES, split_bytes
-from autoq.search.lock import RunLock
+from autoq.runs import folder as rf
+from autoq.runs.lock import RunLock
 from autoq.train.sgd import train_steps
 from autoq.utils.io import atomic_torch_save, atomic_write_json
 from autoq.utils.seeding import seed_everything
@@ -295,7 +295,7 @@ class _Fetcher:
     def __init__(self, split: Any) -> None:
 
         self.split = split
-        self.tensors = as_tensors(split) if len(split) and split_bytes(split) <= MAX_CACHED_BYTES else None
+        self.tensors = as_tensors(split) if fits_in_memory(split) else None
 
     def __call__(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.tensors is not None:

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from autoq.agents import AgentConfig, create_agent
-from autoq.agents.measured import MeasuredTask
 from autoq.errors import AutoQError
 from autoq.quant.discovery import LayerInfo
+from autoq.tasks.measured import MeasuredTask
 
 
 def _task(c_out=(2, 3), budget=0.5, seed=0) -> MeasuredTask:

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from autoq.errors import AutoQError
-from autoq.search.fingerprints import first_difference
+from autoq.runs.fingerprints import first_difference
 from autoq.utils.io import atomic_write_bytes, atomic_write_text, atomic_write_yaml
 from autoq.utils.yamlsafe import load_yaml_file
 

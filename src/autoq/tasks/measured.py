@@ -27,14 +27,13 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
+from autoq.agents.base import Agent
+from autoq.agents.spec import NetworkSpec
 from autoq.errors import AutoQError
 from autoq.quant.discovery import LayerInfo
 from autoq.search.budget import BudgetTracker
 from autoq.search.rollout import SearchSpace
-
-from .base import Agent
-from .spec import NetworkSpec
-from .synthetic import EpisodeResult, Solution, play_episode
+from autoq.tasks.synthetic import EpisodeResult, Solution, play_episode
 
 W_LO, W_HI, A_LO, A_HI = 1, 8, 2, 8
 

@@ -9,8 +9,8 @@ import torch
 
 from autoq.cli.main import main
 from autoq.quant import Policy
+from autoq.runs import folder as rf
 from autoq.search import RunConfig, finetune, search
-from autoq.search import runfolder as rf
 
 DIGITS = dict(dataset="digits", calib_size=64, reward_size=200, batch_size=200)
 

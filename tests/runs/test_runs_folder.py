@@ -11,9 +11,9 @@ import torch
 import yaml
 
 from autoq.errors import AutoQError
-from autoq.search import runfolder as rf
+from autoq.runs import folder as rf
 from autoq.search import search
-from autoq.search.lock import RunLock
+from autoq.runs.lock import RunLock
 
 TIMING = {"eval_s", "agent_s", "cost_s", "episode_s"}
 

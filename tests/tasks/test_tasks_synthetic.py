@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from autoq.agents import AgentConfig, create_agent
-from autoq.agents.synthetic import SyntheticTask
 from autoq.quant.discovery import LayerInfo
+from autoq.tasks.synthetic import SyntheticTask
 
 
 def _tiny(seed: int, acc_floor: float) -> SyntheticTask:

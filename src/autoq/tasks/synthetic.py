@@ -36,12 +36,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from autoq.agents.base import Agent
+from autoq.agents.spec import NetworkSpec
 from autoq.quant.discovery import LayerInfo
 from autoq.search.budget import BudgetTracker
 from autoq.search.rollout import SearchSpace, rollout
-
-from .base import Agent
-from .spec import NetworkSpec
 
 
 class Solution(NamedTuple):
