@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -138,6 +140,17 @@ def search_flags(args, model: str, hw: str, mode: str, budget: float | None, str
     return flags
 
 
+def _claim(run: Path, digests: dict[str, str]) -> None:
+    """Keep a run folder only if this code started it (a stamp beside it holds the code digests); a folder
+    left by other code, or without its stamp (an interrupted start), is removed and the cell starts afresh."""
+    stamp = run.with_name(run.name + ".digests.json")
+    if run.exists() and (not stamp.exists() or json.loads(stamp.read_text()) != digests):
+        shutil.rmtree(run)
+    if not run.exists():
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(json.dumps(digests))
+
+
 def run_cell(args, model: str, hw: str, mode: str, budget: float | None, strategy: str, seed: int) -> str:
     """Search, finetune and test one cell unless its record is current; returns what happened."""
     path = record_path(args.records, model, hw, mode, strategy, budget, seed)
@@ -145,6 +158,7 @@ def run_cell(args, model: str, hw: str, mode: str, budget: float | None, strateg
     if path.exists() and not args.rerun and not is_stale(load_records([path])[0], digests):
         return "current"
     run = args.work / model / hw / mode / f"{strategy}-{budget if budget is not None else 'psi'}-s{seed}"
+    _claim(run, digests)
     if not (run / "summary.json").exists():
         resume = ["--resume"] if (run / "config.yaml").exists() else []
         autoq(args, "search", *search_flags(args, model, hw, mode, budget, strategy, seed, run), *resume)
