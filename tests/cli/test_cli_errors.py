@@ -24,7 +24,8 @@ from autoq.cli.main import main
         (["finetune", "--policy", "/nonexistent/p.json"], "policy file '/nonexistent/p.json' does not exist"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, default_cache):
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, default_cache, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a command's default run folder is relative
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err and "Traceback" not in err

@@ -12,8 +12,8 @@ import yaml
 
 from autoq.errors import AutoQError
 from autoq.runs import folder as rf
-from autoq.search import search
 from autoq.runs.lock import RunLock
+from autoq.search import search
 
 TIMING = {"eval_s", "agent_s", "cost_s", "episode_s"}
 
