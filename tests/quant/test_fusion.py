@@ -85,6 +85,8 @@ def test_fused_graph_computes_the_models_function(layout):
     q = _quantized(_net()).to(memory_format=layout)
     fused = fuse_for_inference(q)
     assert sum(isinstance(m, FusedConvBN) for m in fused.modules()) == 3
+    # conv1's input is the model's, conv2's is also the residual it adds; conv3's alone is private
+    assert [m.inplace_input for m in fused.modules() if isinstance(m, FusedConvBN)] == [False, False, True]
     x = _inputs(16).contiguous(memory_format=layout)
     with torch.no_grad():
         assert _close(fused(x), q(x))
@@ -158,3 +160,37 @@ def test_an_untraceable_model_is_evaluated_as_it_is(caplog):
     with caplog.at_level(logging.WARNING, logger="autoq.quant.fusion"):
         assert fuse_for_inference(q) is q
     assert "inference graph unfused" in caplog.text
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_relu6_chains_fuse_and_clip_at_six(layout):
+    """MobileNetV2's conv-BN-ReLU6 runs as one convolution with a [0, 6] clip, module or function alike."""
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1, self.bn1, self.act = nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU6(inplace=True)
+            self.conv2, self.bn2 = nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False), nn.BatchNorm2d(8)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return nn.functional.relu6(self.bn2(self.conv2(self.act(self.bn1(self.conv1(x))))))
+
+    torch.manual_seed(0)
+    net = Block().eval()
+    for bn in (net.bn1, net.bn2):
+        bn.weight.data.uniform_(4.0, 8.0)  # outputs well beyond 6, so the clip is exercised
+    q = apply_policy(net, _policy(net, 0))
+    calibrate(q, [_inputs(32, 2)])
+    q = q.eval().to(memory_format=layout)
+    fused = fuse_for_inference(q)
+    chains = [m for m in fused.modules() if isinstance(m, FusedConvBN)]
+    assert [m.activation for m in chains] == ["relu6", "relu6"] and all(m._onednn for m in chains)
+    # the second quantizes its input in place: the first's output, which nothing else reads; never the model's input
+    assert [m.inplace_input for m in chains] == [False, True]
+    x = _inputs(8).contiguous(memory_format=layout)
+    kept = x.clone()
+    with torch.no_grad():
+        y, ref = fused(x), q(x)
+    assert torch.equal(x, kept)
+    assert float(ref.max()) == 6.0 and float(y.max()) == 6.0 and float(y.min()) == 0.0
+    assert _close(y, ref)

@@ -25,6 +25,12 @@ from autoq.quant.modules import QuantConv2d, QuantMixin
 log = logging.getLogger(__name__)
 
 _RELU_FUNCTIONS = (F.relu, torch.relu)
+_RELU6_FUNCTIONS = (F.relu6,)
+#: the activations a fused convolution applies, by name: their oneDNN post-op and scalars, and the op itself
+ACTIVATIONS = {
+    "relu": ("relu", [], F.relu),
+    "relu6": ("hardtanh", [0.0, 6.0], F.relu6),  # MobileNetV2's
+}
 _ADD_FUNCTIONS = (operator.add, operator.iadd, torch.add)  # iadd: torchvision's ``out += identity``
 
 
@@ -50,12 +56,13 @@ def trace(model: nn.Module, leaves: tuple[type, ...] = (), purpose: str = "") ->
 
 @dataclass
 class ConvChain:
-    """A quantized conv, the BatchNorm2d that alone consumes it, then optionally ``+ other`` and a ReLU."""
+    """A quantized conv, the BatchNorm2d that alone consumes it, then optionally ``+ other`` and a ReLU (or ReLU6)."""
 
     conv: torch.fx.Node
     bn: torch.fx.Node
     add: torch.fx.Node | None = None
     relu: torch.fx.Node | None = None
+    activation: str | None = None  # the relu node's kind: a key of ACTIVATIONS
 
     @property
     def other(self) -> torch.fx.Node | None:
@@ -96,10 +103,9 @@ def conv_chains(graph: torch.fx.Graph, model: nn.Module) -> list[ConvChain]:
             chain.add = nxt
             claimed.add(nxt)
             nxt = _only_user(nxt)
-            if nxt is not None and _is_relu(nxt, modules):
-                chain.relu = nxt
-        elif nxt is not None and _is_relu(nxt, modules):
-            chain.relu = nxt
+        kind = _activation_kind(nxt, modules) if nxt is not None else None
+        if kind is not None:
+            chain.relu, chain.activation = nxt, kind
         chains.append(chain)
     return chains
 
@@ -118,12 +124,17 @@ def _only_user(node: torch.fx.Node) -> torch.fx.Node | None:
     return users[0] if len(users) == 1 else None
 
 
-def _is_relu(node: torch.fx.Node, modules: dict[str, nn.Module]) -> bool:
+def _activation_kind(node: torch.fx.Node, modules: dict[str, nn.Module]) -> str | None:
+    """``"relu"``, ``"relu6"`` or None: which activation of :data:`ACTIVATIONS` ``node`` applies to its one input."""
     if node.op == "call_module":
-        return type(modules[node.target]) is nn.ReLU
-    if node.op == "call_function":
-        return node.target in _RELU_FUNCTIONS and len(node.args) == 1 and not node.kwargs.get("inplace", False)
-    return node.op == "call_method" and node.target == "relu" and len(node.args) == 1
+        return {nn.ReLU: "relu", nn.ReLU6: "relu6"}.get(type(modules[node.target]))
+    if node.op == "call_function" and len(node.args) == 1 and not node.kwargs.get("inplace", False):
+        if node.target in _RELU_FUNCTIONS:
+            return "relu"
+        return "relu6" if node.target in _RELU6_FUNCTIONS else None
+    if node.op == "call_method" and node.target == "relu" and len(node.args) == 1:
+        return "relu"
+    return None
 
 
 def bn_affine(bn: nn.Module) -> tuple[Tensor, Tensor]:
@@ -137,27 +148,29 @@ def bn_affine(bn: nn.Module) -> tuple[Tensor, Tensor]:
 
 
 class FusedConvBN(nn.Module):
-    """Quantized conv → batch norm (→ ``+ other``) (→ ReLU) as one convolution at inference.
+    """Quantized conv → batch norm (→ ``+ other``) (→ ReLU or ReLU6) as one convolution at inference.
 
     The conv keeps its own state (bits, clips, calibration); the folded weights are cached until
     the quantized weights or the batch norm change. In training, or with gradients on, it runs the
-    four steps one by one, exactly as the unfused graph does.
+    four steps one by one, exactly as the unfused graph does. ``activation``: a key of
+    :data:`ACTIVATIONS`, or None.
     """
 
-    def __init__(self, conv: QuantConv2d, bn: nn.BatchNorm2d, add: bool, relu: bool) -> None:
+    def __init__(self, conv: QuantConv2d, bn: nn.BatchNorm2d, add: bool, activation: str | None) -> None:
         super().__init__()
-        self.conv, self.bn, self.add, self.relu = conv, bn, add, relu
+        self.conv, self.bn, self.add, self.activation = conv, bn, add, activation
         self._sources: tuple | None = None
         self._versions: tuple = ()
         self._folded: tuple[Tensor, Tensor] = (torch.empty(0), torch.empty(0))
+        self.inplace_input = False  # set by fuse_for_inference where the input has no other reader
         # oneDNN's fused convolution takes explicit zero padding only
         self._onednn = torch.backends.mkldnn.is_available() and isinstance(conv.padding, tuple) and conv.padding_mode == "zeros"
 
     def forward(self, x: Tensor, other: Tensor | None = None) -> Tensor:
         if self.training or self.bn.training or torch.is_grad_enabled():
             return self._tail(self.bn(self.conv(x)), other)
-        x = self.conv.quant_input(x)
-        w, b = self._weights()
+        x, step = self.conv.input_codes(x, inplace=self.inplace_input)
+        w, b = self._weights(step)
         if (
             self._onednn
             and x.device.type == "cpu"
@@ -172,19 +185,19 @@ class FusedConvBN(nn.Module):
         return self._tail(self.conv._conv_forward(x, w, b), other)
 
     def _tail(self, y: Tensor, other: Tensor | None) -> Tensor:
-        """The residual add and the ReLU after the batch norm, as separate ops."""
+        """The residual add and the activation after the batch norm, as separate ops."""
         y = y + other if self.add else y
-        return F.relu(y) if self.relu else y
+        return ACTIVATIONS[self.activation][2](y) if self.activation else y
 
     def _onednn_conv(self, x: Tensor, w: Tensor, b: Tensor, other: Tensor | None) -> Tensor:
         c = self.conv
-        unary = "relu" if self.relu else None
+        unary, scalars, _ = ACTIVATIONS[self.activation] if self.activation else (None, [], None)
         if self.add:
             return torch.ops.mkldnn._convolution_pointwise.binary(
-                x, other, w, b, list(c.padding), list(c.stride), list(c.dilation), c.groups, "add", 1.0, unary, [], None
+                x, other, w, b, list(c.padding), list(c.stride), list(c.dilation), c.groups, "add", 1.0, unary, scalars, None
             )
         return torch.ops.mkldnn._convolution_pointwise(
-            x, w, b, list(c.padding), list(c.stride), list(c.dilation), c.groups, unary or "none", [], None
+            x, w, b, list(c.padding), list(c.stride), list(c.dilation), c.groups, unary or "none", scalars, None
         )
 
     def _out_shape(self, x: Tensor) -> torch.Size:
@@ -195,17 +208,18 @@ class FusedConvBN(nn.Module):
         ]
         return torch.Size([x.shape[0], c.out_channels, *hw])
 
-    def _weights(self) -> tuple[Tensor, Tensor]:
+    def _weights(self, step: float) -> tuple[Tensor, Tensor]:
+        """The quantized weights with the batch norm's scale and the input's step folded in, and the shift."""
         bn = self.bn
         # the tensors themselves are held, so identity (not a reusable address) tells when one was replaced
         sources = (self.conv.quant_weight(), self.conv.bias, bn.weight, bn.bias, bn.running_mean, bn.running_var)
-        versions = tuple(-1 if t is None else t._version for t in sources)
+        versions = (step, *(-1 if t is None else t._version for t in sources))
         if self._sources is None or versions != self._versions or any(a is not b for a, b in zip(sources, self._sources)):
             w_q = sources[0]
             a, shift = bn_affine(bn)
             if self.conv.bias is not None:
                 shift = shift + a * self.conv.bias.detach().double()
-            w = w_q * a.reshape(-1, *([1] * (w_q.dim() - 1))).to(w_q.dtype)
+            w = w_q * (a * step).reshape(-1, *([1] * (w_q.dim() - 1))).to(w_q.dtype)
             self._folded = (w.contiguous(memory_format=_format_of(w_q)), shift.to(w_q.dtype).contiguous())
             self._sources, self._versions = sources, versions
         return self._folded
@@ -233,9 +247,7 @@ def fuse_for_inference(qmodel: nn.Module) -> nn.Module:
     gm = torch.fx.GraphModule(qmodel, graph)
     for i, ch in enumerate(chains):
         name = f"fused_{i}"
-        fused = FusedConvBN(
-            gm.get_submodule(ch.conv.target), gm.get_submodule(ch.bn.target), ch.add is not None, ch.relu is not None
-        )
+        fused = FusedConvBN(gm.get_submodule(ch.conv.target), gm.get_submodule(ch.bn.target), ch.add is not None, ch.activation)
         gm.add_submodule(name, fused)
         last = ch.last
         with graph.inserting_after(last):
@@ -245,7 +257,25 @@ def fuse_for_inference(qmodel: nn.Module) -> nn.Module:
         for dead in (ch.relu, ch.add, ch.bn, ch.conv):
             if dead is not None:
                 graph.erase_node(dead)
+    _mark_private_inputs(graph, gm)
     graph.lint()
     gm.recompile()
     gm.train(qmodel.training)
     return gm
+
+
+def _mark_private_inputs(graph: torch.fx.Graph, gm: nn.Module) -> None:
+    """Let a fused convolution quantize its input in place where that input is another fused
+    convolution's output read by nothing else: a fresh tensor no other node sees."""
+    for node in graph.nodes:
+        if node.op != "call_module" or not isinstance(gm.get_submodule(node.target), FusedConvBN):
+            continue
+        src = node.args[0]
+        private = (
+            isinstance(src, torch.fx.Node)
+            and src.op == "call_module"
+            and isinstance(gm.get_submodule(src.target), FusedConvBN)
+            and len(src.users) == 1
+            and src not in node.args[1:]  # a residual add reading the same tensor (fx counts a user once)
+        )
+        gm.get_submodule(node.target).inplace_input = private

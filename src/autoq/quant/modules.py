@@ -118,6 +118,15 @@ class QuantMixin:
             return x
         return Q.fake_quant_act(x, int(self.a_bits), self.activation_clip(), bool(self.act_signed))
 
+    def input_codes(self, x: Tensor, inplace: bool = False) -> tuple[Tensor, float]:
+        """The quantized input as integer codes and the step they stand for (no gradients): a linear
+        layer given the codes and its weights times the step computes what it computes on
+        :meth:`quant_input`. While calibrating, ``x`` itself (recorded) and 1. ``inplace``: ``x`` may
+        be overwritten (no one else reads it)."""
+        if self.observing:
+            return self.quant_input(x), 1.0
+        return Q.act_codes(x, int(self.a_bits), self.activation_clip(), bool(self.act_signed), inplace)
+
     def reset_calibration(self) -> None:
         self.act_hist.zero_()
         self.act_upper.zero_()

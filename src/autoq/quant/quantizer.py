@@ -10,10 +10,13 @@ nested candidate makes the quantization error of every kernel non-increasing in 
 ``max|w|`` clip does not have that property (its grids are not nested).
 
 Activations: one clip per layer from a calibration histogram of ``|x|``; unsigned after a ReLU
-(``2^b`` levels from 0), signed where the input can be negative.
+(``2^b`` levels from 0), signed where the input can be negative. A map of more than
+:data:`HIST_SAMPLE` elements is counted on an even sample of its rows (its range and sign on all of it).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -22,6 +25,11 @@ from torch import Tensor
 MAX_BITS = 8
 CLIP_GRID = torch.linspace(0.25, 1.0, 16)
 HIST_BINS = 2048
+#: most elements of one map a histogram update counts; beyond it an even sample of the map's rows, each
+#: weighted by the rows it stands for. Counting is most of calibration's cost on wide maps (MobileNetV2's
+#: expansions hold 37M elements per 250 images); two million elements fix a 2048-bin histogram's clip
+#: to well within a bin (docs/quantization.md, "Calibration")
+HIST_SAMPLE = 1 << 21
 
 
 def qmax_signed(bits: Tensor | int) -> Tensor | int:
@@ -115,19 +123,36 @@ def fake_quant_act(x: Tensor, bits: int, clip: float, signed: bool) -> Tensor:
     if signed and bits == 1:
         xc = torch.clamp(x, -clip, clip)
         return xc + (torch.where(x >= 0, clip, -clip).to(x.dtype) - xc).detach()
-    if signed:
-        q = 2 ** (bits - 1) - 1
-        lo = -q
-    else:
-        q = 2**bits - 1
-        lo = 0
-    scale = max(clip, 1e-12) / q
     if torch.is_grad_enabled() and x.requires_grad:
+        lo, q, scale = _act_grid(bits, clip, signed)
         return torch.fake_quantize_per_tensor_affine(x, scale, 0, lo, q)
-    # ATen's fused op also writes a gradient mask, which makes it ~10x slower than four in-place
-    # passes; same float32 arithmetic (x * (1/scale), round half to even, clamp, * scale), same result
+    codes, step = act_codes(x, bits, clip, signed)
+    return codes.mul_(step)
+
+
+def act_codes(x: Tensor, bits: int, clip: float, signed: bool, inplace: bool = False) -> tuple[Tensor, float]:
+    """The integer codes of ``x`` (as floats) and the step each stands for: ``fake_quant_act = codes * step``.
+
+    Without gradients only. ``inplace`` overwrites ``x`` with its codes (for an input no one else reads).
+    A convolution is linear, so it may take the codes and carry the step in its weights, a pass over
+    the activations saved. ATen's fused fake quantizer also writes a gradient mask, which makes it ~10x
+    slower than these in-place passes with the same float32 arithmetic (x * (1/scale), round half to
+    even, clamp), hence the same codes.
+    """
+    if signed and bits == 1:  # binary: ±1 times the clip
+        codes = torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+        return codes, float(np.float32(clip))
+    lo, q, scale = _act_grid(bits, clip, signed)
     s32 = np.float32(scale)
-    return x.mul(float(np.float32(1.0) / s32)).round_().clamp_(lo, q).mul_(float(s32))
+    inv = float(np.float32(1.0) / s32)
+    codes = x.mul_(inv) if inplace else x.mul(inv)
+    return codes.round_().clamp_(lo, q), float(s32)
+
+
+def _act_grid(bits: int, clip: float, signed: bool) -> tuple[int, int, float]:
+    """``(lowest code, highest code, step)`` of an activation grid."""
+    q = 2 ** (bits - 1) - 1 if signed else 2**bits - 1
+    return (-q if signed else 0), q, max(clip, 1e-12) / q
 
 
 # activation clip from a histogram of |x| ----------------------------------------------------------
@@ -152,19 +177,54 @@ def update_histogram(hist: Tensor, upper: float, x: Tensor) -> tuple[Tensor, flo
         hist = torch.cat([hist, torch.zeros_like(hist)])
         upper *= 2
     bins = hist.numel()
-    # bin j holds (j·w, (j+1)·w]; exact zeros land in the dropped index 0 (bincount is ~3x faster than histc)
-    scaled = flat.abs().float().mul_(bins / upper) if lo < 0 else torch.mul(flat.float(), bins / upper)  # x itself stays as is
-    index = scaled.ceil_().clamp_(max=bins).to(torch.int32)
-    counts = torch.bincount(index, minlength=bins + 1)[1:].to(hist.device, hist.dtype)
+    sample, weight = _histogram_sample(x, flat)
+    counts = _bin_counts(sample, bins / upper, bins, lo < 0).to(hist.device, hist.dtype)
+    if weight != 1.0:  # a sample: scaled to the map, and the map's extreme always counted
+        counts.mul_(weight)
+        counts += _bin_counts(torch.tensor([top]), bins / upper, bins, False).to(hist.device, hist.dtype)
     return hist + counts, upper, lo < 0
+
+
+def _bin_counts(values: Tensor, per_unit: float, bins: int, absolute: bool) -> Tensor:
+    """Counts of ``|values|`` (``absolute``) or ``values`` in ``bins`` bins of ``1 / per_unit``; ``values`` stays as it is.
+
+    Bin ``j`` holds ``(j·w, (j+1)·w]``: exact zeros land in index 0, which is dropped (bincount is ~3x
+    faster than histc).
+    """
+    scaled = values.abs().float().mul_(per_unit) if absolute else torch.mul(values.float(), per_unit)
+    index = scaled.ceil_().clamp_(max=bins).to(torch.int32)
+    return torch.bincount(index, minlength=bins + 1)[1:]
+
+
+def _histogram_sample(x: Tensor, flat: Tensor) -> tuple[Tensor, float]:
+    """The elements of ``x`` (``flat``: in memory order) a histogram update counts, and each one's weight.
+
+    Up to :data:`HIST_SAMPLE` elements, all of them (weight 1). Beyond it every ``k``-th row of the
+    map's memory layout (a channels-last row is one pixel's channels, a contiguous one an image row),
+    with ``k`` coprime to the rows of one image, so that over the batch every position and channel is
+    sampled alike; each element then stands for the rows left out beside it.
+    """
+    if flat.numel() <= HIST_SAMPLE or x.dim() < 2:
+        return flat, 1.0
+    rows = flat.view(-1, x.shape[1] if _is_channels_last(x) else x.shape[-1])
+    per_image = max(1, rows.shape[0] // x.shape[0])
+    k = math.ceil(flat.numel() / HIST_SAMPLE)
+    while math.gcd(k, per_image) != 1:
+        k += 1
+    picked = rows[::k]
+    return picked.reshape(-1), rows.shape[0] / picked.shape[0]
 
 
 def _storage_flat(t: Tensor) -> Tensor:
     """The elements of ``t`` as one dimension, in memory order: flattening a channels-last
     tensor in index order would copy it, and a histogram does not care about the order."""
-    if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last):
+    if _is_channels_last(t):
         return t.permute(0, 2, 3, 1).reshape(-1)
     return t.reshape(-1)
+
+
+def _is_channels_last(t: Tensor) -> bool:
+    return t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
 
 
 def act_clip_from_histogram(hist: Tensor, upper: float, bits: int, signed: bool, method: str = "mse") -> float:

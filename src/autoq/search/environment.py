@@ -1,7 +1,8 @@
 """The search environment: a policy in, its accuracy, cost and reward out (docs/search.md, "Modes and the reward").
 
 One quantized copy of the model lives for the whole search; each episode only changes its bits,
-so the weights are quantized once per episode and the activation clips recalibrated. On a CPU that
+so the weights are quantized once per episode; the activation clips are the 8-bit network's
+(``calibrate: once``) or recalibrated for each policy (``episode``). On a CPU that
 copy and the cached images are kept channels-last, the layout oneDNN convolves fastest, and
 calibration and evaluation run its inference graph (:func:`~autoq.quant.fusion.fuse_for_inference`):
 conv, batch norm, residual add and ReLU in one convolution.
@@ -95,7 +96,6 @@ class QuantEnv:
         )
         self.infer = fuse_for_inference(self.qmodel)
         self.reference = self._float_logits() if cfg.reward_metric == "kl" else None
-        self._calibrated = False
         self._seen: dict[bytes, Accuracy] = {}
         self._start_state = copy.deepcopy(self.qmodel.state_dict()) if cfg.reward_finetune_batches > 0 else None
 
@@ -129,7 +129,9 @@ class QuantEnv:
         """Top-1 of ``policy`` on the reward split (all processes together).
 
         Without per-episode finetuning an evaluation depends on the bits alone, so a policy seen
-        before (a sweep revisiting a point, an agent repeating itself) is answered from memory.
+        before (a sweep revisiting a point, an agent repeating itself) is answered from memory. With
+        ``calibrate: once`` (the default) the activation clips are those of the 8-bit network, set
+        when the environment was built; with ``episode`` each policy is calibrated anew.
         """
         key = _policy_key(policy) if self._start_state is None else None
         if key is not None and key in self._seen:
@@ -137,9 +139,8 @@ class QuantEnv:
         set_policy(self.qmodel, policy)
         if self._start_state is not None:
             self._short_finetune(episode)
-        if self.cfg.calibrate == "episode" or not self._calibrated:
+        if self.cfg.calibrate == "episode":
             calibrate(self.infer, self.calib)
-            self._calibrated = True
         local = evaluate(self.infer, self.reward_batches(), self.ctx.device, reference=self.reference)
         acc = all_reduce_accuracy(local, self.ctx)
         if key is not None:
