@@ -41,7 +41,7 @@ DISPLAY = {"latency": ("ms", 1e-3), "energy": ("mJ", 1e-3), "size": ("KB", 8e3),
 
 @dataclass(frozen=True)
 class BudgetSpec:
-    """``metric=value``: a fraction of the 8-bit model's figure, or an absolute value with a unit."""
+    """``metric=value``: a fraction (of the 8-bit model's figure; for area, of the device), or an absolute value with a unit."""
 
     metric: str
     value: float
@@ -53,7 +53,7 @@ class BudgetSpec:
         if not m:
             raise AutoQError(
                 f"budget {text!r}: write METRIC=VALUE with METRIC latency, energy, area or size, "
-                "e.g. latency=0.5 (of the 8-bit model) or latency=3ms"
+                "e.g. latency=0.5 (of the 8-bit model), latency=3ms or area=0.9 (of the device)"
             )
         metric, number, unit = m.groups()
         try:
@@ -66,7 +66,7 @@ class BudgetSpec:
             return cls(metric, value, relative=True)
         units = UNITS[metric]
         if unit not in units:
-            known = ", ".join(units) or "none (area is a fraction of the 8-bit model's utilisation)"
+            known = ", ".join(units) or "none (area is the fraction of the device the design uses)"
             raise AutoQError(f"budget {text!r}: unknown unit {unit!r} for {metric}; units: {known}")
         return cls(metric, value * units[unit], relative=False)
 
@@ -286,9 +286,11 @@ class Budget:
     a sum over layers (``layer_cost``), and the :class:`BudgetTracker` that keeps episodes within it.
 
     Size is bits × weights per layer; latency, energy and weight BRAM are the named fields of
-    :meth:`CostModel.layer_costs`. The area is ``max(fixed utilisation, (fixed + weight BRAM36) / device
-    BRAM36)``, so its tracker sums BRAM36 against ``limit × device BRAM36``; a limit below the
-    accelerator's own utilisation is :attr:`accelerator_exceeds`, which :meth:`check_feasible` refuses.
+    :meth:`CostModel.layer_costs`. The area is the utilisation ``U``, a fraction of the device (so an
+    area budget is one too, never relative to the 8-bit model): ``max(fixed utilisation, (fixed +
+    weight BRAM36) / device BRAM36)``, and its tracker sums BRAM36 against ``limit × device BRAM36``; a
+    limit below the accelerator's own utilisation is :attr:`accelerator_exceeds`, which
+    :meth:`check_feasible` refuses.
     """
 
     def __init__(self, spec: BudgetSpec, cost_model: CostModel, space: SearchSpace, ref8: Outcome) -> None:
@@ -302,7 +304,7 @@ class Budget:
             name = COST_FIELD[spec.metric]
             self.layer_cost = lambda i, w, a: getattr(cost_model.layer_costs(i, w, a), name)
         self.reference = self.value(ref8)
-        self.limit = spec.value * self.reference if spec.relative else spec.value
+        self.limit = spec.value * self.reference if spec.relative and spec.metric != "area" else spec.value
         tracked_limit = self.limit
         if spec.metric == "area":  # weight BRAM36 are counted only on a board that keeps weights on chip
             self.fixed = cost_model.fixed_bram36()
@@ -321,17 +323,19 @@ class Budget:
     def check_feasible(self) -> None:
         """Refuse a budget that no policy meets, naming the smallest one that can be met."""
         if self.accelerator_exceeds or self.minimum > self.limit * (1 + 1e-9):
-            smallest = self.minimum / self.reference
-            why = ""
-            if self.spec.metric == "area" and not self.cost_model.area_depends_on_bits:
-                why = (
-                    " (on this board the area is the accelerator's own: weights stream from DRAM, so no bit "
-                    "width changes it; set weights_on_chip: true in the board file to budget their BRAM)"
-                )
+            metric = self.spec.metric
+            if metric == "area":
+                smallest = f"area={self.minimum:.4f} of the device"
+                if self.accelerator_exceeds:
+                    smallest += (
+                        ": the accelerator's own array and buffers take that much, whatever the bits "
+                        "(a smaller array or shallower buffers in the board file take less)"
+                    )
+            else:
+                smallest = f"{metric}={self.minimum / self.reference:.4f} of the 8-bit model ({describe(metric, self.minimum)})"
             raise AutoQError(
-                f"budget {self.spec.metric}={describe(self.spec.metric, self.limit)} cannot be met even at the minimum bits; "
-                f"the smallest feasible is {self.spec.metric}={smallest:.4f} of the 8-bit model "
-                f"({describe(self.spec.metric, self.minimum)}){why}"
+                f"budget {metric}={describe(metric, self.limit)} cannot be met even at the minimum bits; "
+                f"the smallest feasible is {smallest}"
             )
 
     def value(self, out: Outcome) -> float:
