@@ -1,10 +1,11 @@
 """The ``--agent ilp`` strategy inside :func:`autoq.search.search`: solve, score, write the run folder.
 
 It takes the place of the episode loop: the sensitivity estimate and the integer program
-(:mod:`autoq.search.program`) give one policy in resource mode and a few in accuracy mode; each is
-scored by the search's own environment and recorded as one row of ``episodes.csv``, and the best
-within the budget becomes ``best_policy.json``, so that report, export and finetune read the folder
-as they read an agent's.
+(:mod:`autoq.search.program`) give one policy in resource mode and a few in accuracy mode, at each
+kernel-group count (:func:`group_counts`: one, the layer-wise program; several for
+``--granularity kernel``); each is scored by the search's own environment and recorded as one row of
+``episodes.csv``, and the best within the budget becomes ``best_policy.json``, so that report,
+export and finetune read the folder as they read an agent's.
 """
 
 from __future__ import annotations
@@ -38,31 +39,53 @@ def layer_sensitivity(cfg: SearchConfig, env: QuantEnv) -> Sensitivity:
     return estimate_sensitivity(env.float_model, env.layers, images.split(cfg.batch_size), tables, seed=cfg.seed)
 
 
+def group_counts(granularity: str, kernel_groups: int) -> list[int]:
+    """Kernel groups per layer the program is solved at: 1 (layer-wise), or 1, 2, 4, ... and ``kernel_groups``.
+
+    The kernel-wise strategy solves every count and keeps the solution that scores best on the reward
+    split: each program is optimal for the sensitivity *estimate*, which is least accurate at the
+    fewest bits that finer groups reach for, so the estimate alone cannot tell whether splitting a
+    layer's kernels pays. One group is the layer-wise program, so the kernel-wise strategy never
+    returns a policy that scores below the layer-wise one.
+    """
+    if granularity == "layer":
+        return [1]
+    counts, g = {1, kernel_groups}, 2
+    while g < kernel_groups:
+        counts.add(g)
+        g *= 2
+    return sorted(counts)
+
+
+def solve(
+    cands: list[LayerCandidates], budget, references: dict, psi: dict, device_bram36: int
+) -> list[list[tuple[np.ndarray, int]]]:
+    """The program's solutions: one in resource mode, ``ACCURACY_LEVELS`` in accuracy mode."""
+    if budget is not None:
+        return [resource_solution(cands, budget)]
+    return accuracy_programs(cands, weighted_cost(cands, references["uniform8"], psi, device_bram36), ACCURACY_LEVELS)
+
+
 def plan(cfg: SearchConfig, env: QuantEnv, space: SearchSpace, budget, references: dict, psi: dict) -> tuple[list[Policy], dict]:
-    """The program's policies (one per solved program) and the time each step took."""
+    """The program's policies (every solved program at every group count) and the time each step took."""
     t0 = time.perf_counter()
     sens = layer_sensitivity(cfg, env)
     t1 = time.perf_counter()
-    groups = cfg.kernel_groups if cfg.granularity == "kernel" else 1
-    cands = all_candidates(space, sens, env.cost_model, groups)
+    cands = {g: all_candidates(space, sens, env.cost_model, g) for g in group_counts(cfg.granularity, cfg.kernel_groups)}
     t2 = time.perf_counter()
-    if budget is not None:
-        solutions = [resource_solution(cands, budget)]
-    else:
-        solutions = accuracy_programs(
-            cands, weighted_cost(cands, references["uniform8"], psi, env.cost_model.device_bram36()), ACCURACY_LEVELS
-        )
+    solutions = [(g, sol) for g, c in cands.items() for sol in solve(c, budget, references, psi, env.cost_model.device_bram36())]
     t3 = time.perf_counter()
     policies = []
-    for sol in solutions:
+    for g, sol in solutions:
         policy = space.policy([w.copy() for w, _ in sol], [a for _, a in sol])
         policy.meta["sensitivity"] = sens.policy_cost([w for w, _ in sol], [a for _, a in sol])
+        policy.meta["kernel_groups"] = g
         policies.append(policy)
     timing = {
         "sensitivity_s": t1 - t0,
         "candidates_s": t2 - t1,
         "solve_s": t3 - t2,
-        "candidates": int(sum(len(c.a_bits) for c in cands)),
+        "candidates": int(sum(len(c.a_bits) for cs in cands.values() for c in cs)),
     }
     log.info("ilp: sensitivity %.1fs, %d candidates in %.1fs, solved in %.1fs", t1 - t0, timing["candidates"], t2 - t1, t3 - t2)
     return policies, timing
@@ -109,6 +132,7 @@ def program_search(
             "agent_s": timing["sensitivity_s"] + timing["candidates_s"] + timing["solve_s"] if k == 0 else 0.0,
             "cost_s": out.cost_s,
             "predicted_loss_increase": policy.meta["sensitivity"],
+            "kernel_groups": policy.meta["kernel_groups"],
             **timing,
         }
         row["episode_s"] = time.perf_counter() - t_start
@@ -124,6 +148,7 @@ def program_search(
                     "energy_j": out.energy_j,
                     "hardware": cfg.hardware,
                     "strategy": f"ilp-{cfg.granularity}",
+                    "kernel_groups": policy.meta["kernel_groups"],
                 }
             )
             policy.save(run_dir / rf.BEST_POLICY)
