@@ -13,6 +13,13 @@ Configurations (the same episodes for all):
 - (f) ``haq``: layer-wise DDPG with the single-controller improvements it has (updates per episode,
   reward standardisation and clipping; it has no joint critic).
 
+On the real bench only, the warm start (``--warm-start ilp``, section ``warm_start``): ``warm`` is (b)
+and ``haq-warm`` is (f), each playing the integer program's solutions as its first episodes; ``ilp`` is
+the program alone (``--agent ilp``), for reference.
+
+    python benchmarks/llc_ablation.py --tasks bench:resnet20 --configs defaults warm haq haq-warm ilp \
+        --episodes 100 --seeds 3 --reward-metric kl --records benchmarks/warm_start --section warm_start
+
 Tasks: ``measured:<model>``, the measured synthetic task of ``autoq.tasks.measured`` (table from
 ``benchmarks/measure_damage.py``; reward -KL, latency budget, exact optimum by integer programming);
 ``bench:<model>``, the real search (``autoq.search``: JPEG CIFAR-10, resource mode at 0.5 of the
@@ -53,7 +60,12 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     "no-prior": ("autoq", {"goal_prior": False}),
     "hiro": ("hiro", {}),
     "haq": ("haq", {}),
+    "warm": ("autoq", {}),
+    "haq-warm": ("haq", {}),
+    "ilp": ("ilp", {}),
 }
+SEARCH = {"warm": {"warm_start": "ilp"}, "haq-warm": {"warm_start": "ilp"}}  # search settings beside the agent's
+BENCH_ONLY = ("warm", "haq-warm", "ilp")
 BENCH_MODELS = {
     "resnet20": {"model": "resnet20", "weights": str(SHARED / "models/cifar10-jpeg/resnet20.pth")},
     "mobilenet_v2-cifar": {"model": "mobilenet_v2-cifar", "pretrained": True},
@@ -130,6 +142,7 @@ def run_bench(model: str, config: str, seed: int, episodes: int, device: str, re
         out=str(out / f"{model}-{config}-seed{seed}"),
         progress=False,
         **kw,
+        **SEARCH.get(config, {}),
     )
     seconds = time.perf_counter() - t0
     record = {
@@ -143,6 +156,7 @@ def run_bench(model: str, config: str, seed: int, episodes: int, device: str, re
         "rewards": [float(e["reward"]) for e in result.episodes],
         "final_reward": float(result.best.get("reward", float("nan"))),
         "best_reward": float(result.best.get("reward", float("nan"))),
+        "from_demonstration": bool(result.best and result.episodes[result.best["episode"]].get("demonstration", 0)),
     }
     if result.best_policy is not None:
         work = build_model(kw["model"], kw.get("weights"), kw.get("pretrained", False))
@@ -156,6 +170,8 @@ def run_bench(model: str, config: str, seed: int, episodes: int, device: str, re
 
 def run_job(job: dict) -> dict:
     kind, model = job["task"].split(":", 1)
+    if kind == "measured" and job["config"] in BENCH_ONLY:
+        raise SystemExit(f"the {job['config']!r} configuration runs on the real bench only")
     if kind == "measured":
         rec = run_measured(model, job["config"], job["seed"], job["episodes"], job["budget"])
     elif job["config"] == "prior":
@@ -186,8 +202,8 @@ def table(records: list[dict], optimum: dict[str, dict]) -> str:
             head,
             "",
             "| config | seeds | final reward | spread (max-min) | best seen | KL / optimal KL | holdout top-1 | test top-1 "
-            "| s/run |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| returned a demonstration | s/run |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for config in CONFIGS:
             rs = [r for r in records if r["task"] == task and r["config"] == config]
@@ -199,9 +215,10 @@ def table(records: list[dict], optimum: dict[str, dict]) -> str:
             t = [r["test_top1"] for r in rs if "test_top1" in r]
             pct = lambda v: f"{100 * np.mean(v):.2f} % (±{100 * (max(v) - min(v)) / 2:.2f})" if v else "-"  # noqa: E731
             times = f"{f.mean() / opt['kernel']:.2f}" if opt else "-"  # the measured task's reward is -KL
+            demos = f"{sum(r.get('from_demonstration', False) for r in rs)}/{len(rs)}" if config in SEARCH else "-"
             lines.append(
                 f"| {config} | {len(rs)} | {f.mean():.4f} | {f.max() - f.min():.4f} | {b.mean():.4f} | {times} | "
-                f"{pct(h)} | {pct(t)} | "
+                f"{pct(h)} | {pct(t)} | {demos} | "
                 f"{np.mean([r['seconds'] for r in rs]):.0f} |"
             )
         lines.append("")
@@ -212,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tasks", nargs="+", default=["measured:resnet20"], help="measured:<model> and/or bench:<model>")
     ap.add_argument("--models", nargs="+", default=None, help="shorthand: measured and bench tasks of these models")
-    ap.add_argument("--configs", nargs="+", default=[c for c in CONFIGS if c != "prior"], choices=list(CONFIGS))
+    ap.add_argument(
+        "--configs", nargs="+", default=[c for c in CONFIGS if c != "prior" and c not in BENCH_ONLY], choices=list(CONFIGS)
+    )
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--episodes", type=int, default=400)
     ap.add_argument("--jobs", type=int, default=2, help="processes running configurations side by side")
@@ -221,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reward-metric", default="top1", choices=("top1", "loss", "kl"))
     ap.add_argument("--records", default=str(HERE / "llc_ablation"))
     ap.add_argument("--no-results", action="store_true")
+    ap.add_argument("--section", default="llc_ablation", help="RESULTS.md section: llc_ablation, or warm_start")
     ap.add_argument(
         "--table-only", action="store_true", help="run nothing: rebuild the table from the records already in --records"
     )
@@ -272,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
             "on the holdout subset by the metric named); spread: max - min over seeds; top-1: mean (± half the range "
             "over seeds) of the returned policy without finetuning, holdout on all 5,000 images, test on all 10,000.\n\n" + text
         )
-        record("llc_ablation", "Low-level controller ablation (benchmarks/llc_ablation.py)", body)
+        titles = {"warm_start": "Warm start from the integer program (benchmarks/llc_ablation.py)"}
+        record(args.section, titles.get(args.section, "Low-level controller ablation (benchmarks/llc_ablation.py)"), body)
     return 0
 
 

@@ -106,7 +106,8 @@ class SearchConfig(RunConfig):
     )
     budget: str | None = setting(
         "latency=0.5",
-        "resource budget: latency|energy|area|size = fraction of the 8-bit model or value with unit (3ms, 2mJ, 1MB)",
+        "resource budget: latency|energy|size = fraction of the 8-bit model or value with unit (3ms, 2mJ, 1MB); "
+        "area = fraction of the device",
     )
     reward_metric: str = setting(
         "kl",
@@ -124,7 +125,11 @@ class SearchConfig(RunConfig):
     a_max: int = setting(8, "largest activation bits")
     allow_prune: bool = setting(False, "allow 0 weight bits (prunes the kernel)")
     keep_first_last: int | None = setting(None, "pin the first and last layer to this many bits (HAQ pins 8)")
-    calibrate: str = setting("episode", "recalibrate activations every episode or once at the start", choices=("episode", "once"))
+    calibrate: str = setting(
+        "once",
+        "activation clips: once, from the 8-bit network's activations, for every policy; or episode, from each policy's own",
+        choices=("episode", "once"),
+    )
     reward_finetune_batches: int = setting(0, "batches of finetuning before each episode's reward evaluation")
     agent: str = setting(
         "autoq", "agent: autoq, hiro, haq, ddpg-kernel, random, uniform, or ilp (sensitivity + integer program, no learning)"
@@ -136,6 +141,11 @@ class SearchConfig(RunConfig):
         4, "--agent ilp --granularity kernel: kernels of a layer ranked by sensitivity and cut into this many groups"
     )
     sensitivity_images: int = setting(64, "--agent ilp: calibration images of the Fisher sensitivity estimate")
+    warm_start: str | None = setting(
+        None,
+        "start a learning agent from the integer program's solutions, played as its first episodes: ilp (default none)",
+        choices=("ilp",),
+    )
     episodes: int = setting(400, "episodes of the search")
     agent_options: dict = setting({}, "agent hyperparameters (AgentConfig fields), e.g. {zeta: 0.5}")
     finetune: bool = setting(False, "finetune the best policy after the search")
@@ -180,6 +190,8 @@ class SearchConfig(RunConfig):
             raise AutoQError("--kernel-groups and --sensitivity-images must be at least 1")
         if self.keep_first_last is not None and not 1 <= self.keep_first_last <= 8:
             raise AutoQError("--keep-first-last must be between 1 and 8 bits")
+        if self.warm_start is not None and self.agent in ("ilp", "random", "uniform"):
+            raise AutoQError(f"--warm-start starts a learning agent; --agent {self.agent} learns nothing from it")
         if self.reward_finetune_batches < 0:
             raise AutoQError("--reward-finetune-batches must be 0 or more")
         if not isinstance(self.agent_options, dict):

@@ -138,3 +138,40 @@ def test_dense_reward_metrics_replace_accuracy_in_the_reward(tiny, metric):
 def test_top1_reward_metric_is_the_accuracy(tiny):
     result = search(progress=False, **{**tiny, "reward_metric": "top1", "episodes": 2, "agent": "random"})
     assert all(r["score"] == r["accuracy"] for r in result.episodes)
+
+
+def test_warm_start_plays_the_integer_programs_solutions_first(tiny, tmp_path):
+    program = search(progress=False, **{**tiny, "agent": "ilp", "out": str(tmp_path / "ilp")})
+    warm = search(progress=False, **{**tiny, "warm_start": "ilp"})
+    solved = len(program.episodes)  # one per kernel-group count
+    assert [r["demonstration"] for r in warm.episodes] == [1] * solved + [0] * (len(warm.episodes) - solved)
+    for own, demo in zip(warm.episodes[:solved], program.episodes):
+        assert own["score"] == pytest.approx(demo["score"]) and own["latency_s"] == pytest.approx(demo["latency_s"])
+    assert warm.best["reward"] >= program.best["reward"] - 1e-12  # the program's policies are among its episodes
+    assert "demonstration" not in search(progress=False, **{**tiny, "out": str(tmp_path / "cold")}).episodes[0]
+
+
+def test_warm_start_needs_a_learning_agent(tiny):
+    for agent in ("ilp", "random", "uniform"):
+        with pytest.raises(AutoQError, match=f"--warm-start starts a learning agent; --agent {agent}"):
+            search(progress=False, **{**tiny, "agent": agent, "warm_start": "ilp"})
+
+
+@pytest.mark.parametrize("mode", ["once", "episode"])
+def test_calibration_once_keeps_the_8_bit_clips(tiny, mode):
+    """``once`` (the default) scores every policy with the clips of the 8-bit network; ``episode`` recalibrates."""
+    from autoq.quant import quant_modules
+
+    seen = []
+    original = QuantEnv.accuracy
+
+    def record_clips(self, policy, episode=0):
+        acc = original(self, policy, episode)
+        seen.append([float(m.act_upper) for m in quant_modules(self.qmodel).values()])
+        return acc
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(QuantEnv, "accuracy", record_clips)
+        search(progress=False, **{**tiny, "calibrate": mode, "episodes": 3})
+    ranges = {tuple(r) for r in seen}
+    assert (len(ranges) == 1) == (mode == "once")

@@ -39,6 +39,7 @@ class Agent:
     """Base class: call-order bookkeeping, limits, reward baseline, generators and save/load."""
 
     name: ClassVar[str] = "agent"
+    learns_from_demonstrations: ClassVar[bool] = False
 
     def __init__(self, spec: NetworkSpec, config: AgentConfig | None = None, seed: int = 0) -> None:
         self.spec = spec
@@ -64,12 +65,26 @@ class Agent:
         """Exploration noise (delta) of the current episode (0 in a greedy episode)."""
         return self._schedule(self.episode) if self._explore else 0.0
 
-    def begin_episode(self, explore: bool = True) -> None:
-        """Start an episode; ``explore=False`` gives a greedy one (no noise) that is not learned from."""
+    def begin_episode(
+        self, explore: bool = True, demonstration: tuple[Sequence[np.ndarray], Sequence[int]] | None = None
+    ) -> None:
+        """Start an episode; ``explore=False`` gives a greedy one (no noise) that is not learned from.
+
+        ``demonstration``: every layer's kernel bits and activation bits (in the agent's layer order)
+        that the episode plays instead of the agent's own choices, within the same limits; the agent
+        observes and learns from it as from its own episode (a warm start).
+        """
         if self._in_episode:
             raise RuntimeError("begin_episode called twice without end_episode")
         self._reset_episode()
         self._explore = bool(explore)
+        if demonstration is not None:
+            w, a = demonstration
+            if not self.learns_from_demonstrations:
+                raise AutoQError(f"the {self.name} agent does not learn from demonstrations")
+            if [len(x) for x in w] != list(self.spec.c_out) or len(a) != self.spec.n_layers:
+                raise ValueError("a demonstration gives one kernel-bit array and one activation QBN per layer")
+            self._demo = ([np.asarray(x, np.int64) for x in w], [int(x) for x in a])
         self._in_episode = True
 
     def act_layer(
@@ -237,6 +252,11 @@ class Agent:
         self._goals: list[float | None] = [None] * n
         self._budget = np.ones(n, np.float32)
         self._layer_obs = np.zeros((n, obs_mod.LAYER_OBS), np.float32)
+        self._demo: tuple[list[np.ndarray], list[int]] | None = None
+
+    def _demo_bits(self, i: int) -> tuple[np.ndarray, int] | None:
+        """Layer ``i``'s kernel and activation bits in a demonstration episode (None otherwise)."""
+        return None if self._demo is None else (self._demo[0][i], self._demo[1][i])
 
     def _make_layer_obs(self, i: int) -> np.ndarray:
         """Layer observation (observations.py): static features, previous layer's bits, budget left."""

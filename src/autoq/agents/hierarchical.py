@@ -52,6 +52,7 @@ class HierarchicalAgent(Agent):
     """AutoQ (``zeta > 0``, shaped reward) or HIRO (``zeta = 0``): HLC for layers, LLC for kernels."""
 
     name = "autoq"
+    learns_from_demonstrations = True
 
     def __init__(self, spec: NetworkSpec, config: AgentConfig | None = None, seed: int = 0, name: str | None = None) -> None:
         super().__init__(spec, config, seed)
@@ -92,6 +93,9 @@ class HierarchicalAgent(Agent):
         u = self.rng.random(2)
         a_act = truncated_normal(float(mu[0]), sigma, float(u[0]))
         a_goal = truncated_normal(float(mu[1]), sigma, float(u[1]))
+        demo = self._demo_bits(i)
+        if demo is not None:  # its activation bits (the bin centre) and, as the goal, its mean kernel bits
+            a_act, a_goal = bits_to_action(demo[1], self.a_lo, self.a_hi), float(self._goal_to_action(float(demo[0].mean())))
         # the joint critic sees the activation decision as the centre of its bin: the reward depends on
         # the bin alone, and where in the bin the noise put the action would be input noise to fit
         self._chosen_actions[i] = (bits_to_action(action_to_bits(a_act, self.a_lo, self.a_hi), self.a_lo, self.a_hi), a_goal)
@@ -117,6 +121,7 @@ class HierarchicalAgent(Agent):
             bits_sum_max,
             self.w_hi,
             goal=float(self._goals[i]),
+            forced=None if self._demo is None else self._demo_bits(i)[0],
         )
         self._low_obs[i], self._low_actions[i] = x, actions
         return bits

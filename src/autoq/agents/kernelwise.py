@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import observations as obs_mod
+from .actions import bits_to_action
 from .base import Agent
 from .config import AgentConfig
 from .kernel_policy import run_kernel_policy
@@ -26,6 +27,7 @@ class FlatKernelAgent(Agent):
     """One DDPG deciding every kernel's QBN and, in one extra step per layer, the activation QBN."""
 
     name = "ddpg-kernel"
+    learns_from_demonstrations = True
 
     def __init__(self, spec: NetworkSpec, config: AgentConfig | None = None, seed: int = 0) -> None:
         super().__init__(spec, config, seed)
@@ -46,6 +48,8 @@ class FlatKernelAgent(Agent):
         x[obs_mod.COL_GOAL] = 1.0  # activation step
         mu = float(self.ddpg.act(x)[0])
         a = truncated_normal(mu, self.noise_scale(), float(self.rng.random()))
+        if self._demo is not None:
+            a = bits_to_action(self._demo_bits(i)[1], self.a_lo, self.a_hi)
         a_bits, a = self._capped_act_bits(a, act_max)
         self._act_obs[i], self._act_actions[i] = x, a
         return a_bits, None
@@ -54,7 +58,16 @@ class FlatKernelAgent(Agent):
         x = self._kernel_obs_static(i)  # flag column stays 0: kernel step
         u = self.rng.random(len(x))
         actions, bits = run_kernel_policy(
-            self.ddpg.actor_weights(), x, u, self.noise_scale(), self.w_lo, self.w_map_hi, w_max, bits_sum_max, self.w_hi
+            self.ddpg.actor_weights(),
+            x,
+            u,
+            self.noise_scale(),
+            self.w_lo,
+            self.w_map_hi,
+            w_max,
+            bits_sum_max,
+            self.w_hi,
+            forced=None if self._demo is None else self._demo_bits(i)[0],
         )
         self._k_obs[i], self._k_actions[i] = x, actions
         return bits

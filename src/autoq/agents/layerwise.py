@@ -24,6 +24,7 @@ class LayerwiseAgent(Agent):
     """HAQ: one DDPG, a 2-d action (weight QBN, activation QBN) per layer."""
 
     name = "haq"
+    learns_from_demonstrations = True
 
     def __init__(self, spec: NetworkSpec, config: AgentConfig | None = None, seed: int = 0) -> None:
         super().__init__(spec, config, seed)
@@ -40,6 +41,10 @@ class LayerwiseAgent(Agent):
         u = self.rng.random(2)
         a_w = truncated_normal(float(mu[0]), sigma, float(u[0]))
         a_a = truncated_normal(float(mu[1]), sigma, float(u[1]))
+        demo = self._demo_bits(i)
+        if demo is not None:  # one width per layer: the demonstration's mean kernel bits, rounded
+            a_w = bits_to_action(int(round(float(demo[0].mean()))), self.w_lo, self.w_map_hi)
+            a_a = bits_to_action(demo[1], self.a_lo, self.a_hi)
         w_bits = action_to_bits(a_w, self.w_lo, self.w_map_hi)
         w_cap = max(self.w_lo, int(np.floor(goal_max + 1e-9)))
         if w_bits > w_cap:

@@ -59,12 +59,15 @@ class Decision:
     budget_s: float
 
 
-def rollout(agent, space: SearchSpace, tracker: BudgetTracker | None = None, explore: bool = True) -> Decision:
+def rollout(
+    agent, space: SearchSpace, tracker: BudgetTracker | None = None, explore: bool = True, demonstration: Policy | None = None
+) -> Decision:
     """Ask ``agent`` for every searchable layer's bits; with a budget, limit each action, fit each layer
     exactly (:meth:`BudgetTracker.fit`) and, as a safety net, sweep at the end.
 
     ``tracker`` carries the budgeted metric's layer-cost function and limit (None: no budget);
-    ``explore=False`` gives the agent's greedy episode.
+    ``explore=False`` gives the agent's greedy episode; ``demonstration`` a policy the agent plays
+    (and learns from) in place of its own choices, within the same limits (a warm start).
     """
     n = len(space.layers)
     w_bits: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * n
@@ -75,7 +78,11 @@ def rollout(agent, space: SearchSpace, tracker: BudgetTracker | None = None, exp
     if tracker is not None:
         tracker.reset()
     t0 = time.perf_counter()
-    agent.begin_episode(explore)
+    if demonstration is not None:
+        layers = space.searchable_layers
+        agent.begin_episode(explore, demonstration=(demonstration.weight_list(layers), demonstration.act_list(layers)))
+    else:
+        agent.begin_episode(explore)
     agent_s += time.perf_counter() - t0
     k = 0  # index among searchable layers
     trimmed = 0

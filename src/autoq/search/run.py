@@ -23,7 +23,7 @@ from autoq.hardware import CostModel, load_accelerator
 from autoq.quant import Policy
 from autoq.runs import folder as rf
 from autoq.runs.fingerprints import run_fingerprints
-from autoq.runs.lock import RunLock
+from autoq.runs.lock import claimed
 from autoq.search.budget import Budget, BudgetSpec
 from autoq.search.callbacks import (
     BestSoFar,
@@ -36,7 +36,7 @@ from autoq.search.callbacks import (
     SearchState,
 )
 from autoq.search.environment import Outcome, QuantEnv, extrinsic_reward
-from autoq.search.ilp import program_search
+from autoq.search.ilp import plan, program_search
 from autoq.search.rollout import SearchSpace, rollout
 from autoq.train.finetune import finetune
 from autoq.utils.io import atomic_write_json
@@ -81,14 +81,8 @@ def search(
     run_dir = cfg.run_dir()
     if not ctx.is_main:
         return _search(cfg, agent_cfg, ctx, run_dir, resume, progress, on_episode)
-    created = rf.make_folder(run_dir)
-    with RunLock(run_dir):
-        try:
-            return _search(cfg, agent_cfg, ctx, run_dir, resume, progress, on_episode)
-        except Exception:  # a failed start leaves nothing; an interrupted one stays resumable
-            if created:
-                rf.remove_if_unstarted(run_dir)
-            raise
+    with claimed(run_dir):
+        return _search(cfg, agent_cfg, ctx, run_dir, resume, progress, on_episode)
 
 
 @dataclass
@@ -118,7 +112,8 @@ def _search(
     agent = _make_agent(cfg, agent_cfg, setup) if ctx.is_main else None
     state, start = _resume(cfg, ctx, run_dir, agent, setup.has_checkpoint)
     callbacks = _callbacks(cfg, ctx, run_dir, setup, agent, progress, on_episode)
-    _learn(cfg, ctx, setup, agent, state, start, callbacks)
+    demos = _demonstrations(cfg, setup) if cfg.warm_start and ctx.is_main else []
+    _learn(cfg, ctx, setup, agent, state, start, callbacks, demos)
     return _finish(cfg, setup.work, run_dir, ctx, state.rows, state.best, setup.references, progress)
 
 
@@ -203,8 +198,27 @@ def _callbacks(
     return CallbackList(callbacks)
 
 
-def _learn(cfg: SearchConfig, ctx, setup: SearchSetup, agent, state: SearchState, start: int, callbacks: CallbackList) -> None:
-    """The episode loop: the agent decides (main process), every process scores, the agent learns, callbacks run."""
+def _demonstrations(cfg: SearchConfig, setup: SearchSetup) -> list[Policy]:
+    """``--warm-start ilp``: the integer program's policies, which the first episodes play (docs/search.md)."""
+    policies, _ = plan(cfg, setup.env, setup.space, setup.budget, setup.references, setup.psi)
+    log.info("warm start: the first %d episodes play the integer program's solutions", len(policies))
+    return policies
+
+
+def _learn(
+    cfg: SearchConfig,
+    ctx,
+    setup: SearchSetup,
+    agent,
+    state: SearchState,
+    start: int,
+    callbacks: CallbackList,
+    demos: list[Policy],
+) -> None:
+    """The episode loop: the agent decides (main process), every process scores, the agent learns, callbacks run.
+
+    The first ``len(demos)`` episodes play ``demos`` (a warm start) instead of the agent's choices.
+    """
 
     space, budget = setup.space, setup.budget
     callbacks.on_start(state, start)
@@ -212,8 +226,9 @@ def _learn(cfg: SearchConfig, ctx, setup: SearchSetup, agent, state: SearchState
         t_start = time.perf_counter()
         decision = None
         if ctx.is_main:
+            demo = demos[episode] if episode < len(demos) else None
             with one_thread():
-                decision = rollout(agent, space, budget.tracker if budget else None)
+                decision = rollout(agent, space, budget.tracker if budget else None, demonstration=demo)
         policy = broadcast(decision.policy if ctx.is_main else None, ctx)
         out = setup.env.score(policy, episode)
         if not ctx.is_main:
@@ -236,6 +251,8 @@ def _learn(cfg: SearchConfig, ctx, setup: SearchSetup, agent, state: SearchState
             "agent_s": agent_s,
             "cost_s": out.cost_s + decision.budget_s,
         }
+        if cfg.warm_start:
+            row["demonstration"] = int(episode < len(demos))
         row.update({f"agent_{k}": float(v) for k, v in (info or {}).items()})
         row["episode_s"] = time.perf_counter() - t_start
         state.rows.append(row)
@@ -275,5 +292,4 @@ def _references(env: QuantEnv, run_dir: Path, ctx) -> dict:
 
 
 def _plain(obj: Any) -> dict:
-
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(obj).items()}
