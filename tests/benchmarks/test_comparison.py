@@ -140,3 +140,18 @@ def test_committed_records_reproduce_the_committed_tables(tmp_path):
     fix = "regenerate them: python benchmarks/paper_comparison.py --report-only (records go stale when src/ changes)"
     assert results.read_text() == (ROOT / "benchmarks" / "RESULTS.md").read_text(), fix
     assert readme.read_text() == (ROOT / "README.md").read_text(), fix
+
+
+def test_code_digests_ignore_comments_docstrings_and_formatting_but_not_code(tmp_path, monkeypatch):
+    pkg = tmp_path / "autoq"
+    (pkg / "search").mkdir(parents=True)
+    module = pkg / "search" / "x.py"
+    monkeypatch.setattr(records, "SRC", pkg)
+
+    def digest(text: str) -> str:
+        module.write_text(text)
+        return records._digest([module])
+
+    base = digest('"""Doc."""\n\ndef f(a):\n    """What f does."""\n    return a + 1\n')
+    assert digest("def f(a):  # a comment\n\n    return a+1\n") == base
+    assert digest("def f(a):\n    return a + 2\n") != base

@@ -10,10 +10,12 @@ import pytest
 import torch
 import yaml
 
+from autoq.config import RunConfig
 from autoq.errors import AutoQError
 from autoq.runs import folder as rf
-from autoq.runs.lock import RunLock
+from autoq.runs.lock import RunLock, claimed
 from autoq.search import search
+from autoq.train.finetune import finetune
 
 TIMING = {"eval_s", "agent_s", "cost_s", "episode_s"}
 
@@ -193,3 +195,30 @@ def test_resume_after_a_fresh_start_that_saved_nothing(runs, tmp_path):
         (folder / name).unlink()
     resumed = search(progress=False, resume=True, **{**settings, "out": str(folder)})
     assert strip(resumed.episodes) == strip(made[0].episodes)
+
+
+def test_a_claimed_folder_that_fails_before_any_progress_is_removed(tmp_path):
+    new = tmp_path / "new"
+    with pytest.raises(RuntimeError), claimed(new):
+        (new / rf.CONFIG).write_text("a: 1\n")
+        raise RuntimeError("failed at the start")
+    assert not new.exists()
+
+    started = tmp_path / "started"
+    with pytest.raises(RuntimeError), claimed(started, progress=rf.FINETUNE_CHECKPOINT):
+        (started / rf.FINETUNE_CHECKPOINT).write_bytes(b"x")
+        raise RuntimeError("failed after an epoch")
+    assert (started / rf.FINETUNE_CHECKPOINT).exists()  # resumable
+
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    with pytest.raises(RuntimeError), claimed(existing):
+        raise RuntimeError("failed")
+    assert existing.is_dir()  # not this process's to remove
+
+
+def test_a_finetune_of_a_missing_policy_leaves_no_run_folder(tmp_path, default_cache):
+    out = tmp_path / "ft"
+    with pytest.raises(AutoQError):
+        finetune(str(tmp_path / "missing.json"), RunConfig(dataset="digits"), run_dir=out, progress=False)
+    assert not out.exists()

@@ -257,7 +257,6 @@ KINDS: dict[str, type[Accelerator]] = {"temporal": TemporalAccelerator, "spatial
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-
     data = load_yaml_file(path, "accelerator file")  # strict: duplicate keys and alias bombs refused
     if not isinstance(data, Mapping):
         raise AutoQError(f"{path}: an accelerator file must be a YAML mapping of key: value")

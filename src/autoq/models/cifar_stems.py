@@ -27,7 +27,6 @@ PRETRAINED_DIR = "models/cifar10-jpeg"
 
 
 def _resnet18(num_classes: int) -> nn.Module:
-
     m = torchvision.models.resnet18(num_classes=num_classes)
     m.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
     m.maxpool = nn.Identity()
@@ -35,7 +34,6 @@ def _resnet18(num_classes: int) -> nn.Module:
 
 
 def _mobilenet_v2(num_classes: int) -> nn.Module:
-
     m = torchvision.models.mobilenet_v2(num_classes=num_classes)
     m.features[0][0].stride = (1, 1)
     m.features[2].conv[1][0].stride = (1, 1)
@@ -43,7 +41,6 @@ def _mobilenet_v2(num_classes: int) -> nn.Module:
 
 
 def _squeezenet1_0(num_classes: int) -> nn.Module:
-
     m = torchvision.models.squeezenet1_0(num_classes=num_classes)
     m.features[0] = nn.Conv2d(3, 96, 3, 1, 1)
     return m

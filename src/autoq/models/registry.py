@@ -77,7 +77,6 @@ def _load_shared(model: nn.Module, name: str, rel: str | None) -> nn.Module:
 
 
 def _cifar_build(name: str) -> Callable[[int | None, bool, Shape | None], nn.Module]:
-
     def build(num_classes: int | None, pretrained: bool, input_shape: Shape | None) -> nn.Module:
         model = CifarResNet(DEPTHS[name], num_classes or 10, in_channels=input_shape[0] if input_shape else 3)
         return _load_shared(model, name, _CIFAR_PRETRAINED.get(name)) if pretrained else model
@@ -86,7 +85,6 @@ def _cifar_build(name: str) -> Callable[[int | None, bool, Shape | None], nn.Mod
 
 
 def _cifar_stem_build(name: str) -> Callable[[int | None, bool, Shape | None], nn.Module]:
-
     def build(num_classes: int | None, pretrained: bool, input_shape: Shape | None) -> nn.Module:
         if input_shape is not None and input_shape[0] != 3:
             raise AutoQError(f"{name} takes 3-channel images, not input shape {tuple(input_shape)}")
@@ -99,7 +97,6 @@ def _cifar_stem_build(name: str) -> Callable[[int | None, bool, Shape | None], n
 
 
 def _digits_build(num_classes: int | None, pretrained: bool, input_shape: Shape | None) -> nn.Module:
-
     if pretrained:
         if num_classes not in (None, 10) or (input_shape is not None and input_shape[0] != 1):
             raise AutoQError("the pretrained digits-cnn has 10 classes and 1 input channel")
@@ -108,7 +105,6 @@ def _digits_build(num_classes: int | None, pretrained: bool, input_shape: Shape 
 
 
 def _torchvision_build(name: str) -> Callable[[int | None, bool, Shape | None], nn.Module]:
-
     return lambda num_classes, pretrained, input_shape: torchvision_models.build(name, num_classes, pretrained, input_shape)
 
 

@@ -70,9 +70,10 @@ def make_folder(run_dir: Path, what: str = "run folder") -> bool:
     return not existed
 
 
-def remove_if_unstarted(run_dir: Path) -> None:
-    """Remove a folder this process created when the run failed before its first episode was saved."""
-    if (run_dir / CHECKPOINT).exists():
+def remove_if_unstarted(run_dir: Path, progress: str = CHECKPOINT) -> None:
+    """Remove a folder this process created when the run failed before it saved its ``progress`` file
+    (a search's first checkpoint, or a finetune's)."""
+    if (run_dir / progress).exists():
         return
     for name in (CONFIG, REFERENCES, EPISODES, BEST_POLICY, ".lock"):
         (run_dir / name).unlink(missing_ok=True)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
 from autoq.errors import AutoQError
+from autoq.runs import folder as rf
 
 LOCK_FILE = ".lock"
 
@@ -59,3 +62,17 @@ class RunLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+@contextmanager
+def claimed(run_dir: Path, progress: str = rf.CHECKPOINT) -> Iterator[None]:
+    """Create ``run_dir`` if needed and hold its lock for the block; a run that fails before it saved its
+    ``progress`` file leaves behind no folder it created (an interrupted one stays resumable)."""
+    created = rf.make_folder(run_dir)
+    with RunLock(run_dir):
+        try:
+            yield
+        except Exception:
+            if created:
+                rf.remove_if_unstarted(run_dir, progress)
+            raise

@@ -127,7 +127,6 @@ class ProgressBar(Callback):
         self.total, self.enabled, self.bar = total, enabled, None
 
     def on_start(self, state: SearchState, start: int) -> None:
-
         self.bar = tqdm(total=self.total, initial=start, desc="search", unit="ep", disable=not self.enabled, dynamic_ncols=True)
 
     def on_episode(self, state: SearchState, step: EpisodeStep) -> None:

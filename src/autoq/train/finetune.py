@@ -34,7 +34,7 @@ from autoq.engine.setup import build_workload
 from autoq.errors import AutoQError
 from autoq.quant import Policy, quantized
 from autoq.runs import folder as rf
-from autoq.runs.lock import RunLock
+from autoq.runs.lock import claimed
 from autoq.train.sgd import train_steps
 from autoq.utils.io import atomic_torch_save, atomic_write_json
 from autoq.utils.seeding import seed_everything
@@ -96,8 +96,7 @@ def finetune(
     run_dir = Path(run_dir or run.out or "runs/finetune")
     if not ctx.is_main:
         return _finetune(policy, run, ft, run_dir, resume, work, ctx, progress)
-    rf.make_folder(run_dir)
-    with RunLock(run_dir):
+    with claimed(run_dir, progress=rf.FINETUNE_CHECKPOINT):
         rf.remove_temporaries(run_dir)
         return _finetune(policy, run, ft, run_dir, resume, work, ctx, progress)
 
@@ -293,7 +292,6 @@ class _Fetcher:
     """Images and labels by index; the whole split is held in memory when it is small enough."""
 
     def __init__(self, split: Any) -> None:
-
         self.split = split
         self.tensors = as_tensors(split) if fits_in_memory(split) else None
 
