@@ -30,9 +30,13 @@ SHARED_DIRS = ("search", "runs", "quant", "hardware", "data", "engine", "models"
 SHARED_FILES = ("config.py", "cli/search.py", "cli/finetune.py", "cli/common.py")
 
 
-def record_path(root: Path, model: str, hw: str, mode: str, strategy: str, budget: float | None, seed: int) -> Path:
+def record_path(
+    root: Path, model: str, hw: str, mode: str, strategy: str, budget: float | None, seed: int, tier: str = "full"
+) -> Path:
+    """``<model>/<hw>/<mode>/<strategy>-<budget>-s<seed>.json.gz``; a reduced tier's name before ``.json.gz``."""
     budget_text = f"{budget:g}" if budget is not None else "psi"
-    return root / model / hw / mode / f"{strategy}-{budget_text}-s{seed}.json.gz"
+    reduced = "" if tier == "full" else f".{tier}"
+    return root / model / hw / mode / f"{strategy}-{budget_text}-s{seed}{reduced}.json.gz"
 
 
 def reference_path(root: Path, model: str, hw: str, seed: int) -> Path:

@@ -75,6 +75,16 @@ TIERS = {  # PROTOCOL.md, "Reduced settings"
         "hardware": ["temporal"],
         "modes": ["resource"],
     },
+    "cpu-150": {
+        "episodes": 150,
+        "warmup": 40,
+        "reward_size": 500,
+        "finetune_epochs": 0,
+        "budgets": [0.5],
+        "models": ["resnet20"],
+        "hardware": ["temporal"],
+        "modes": ["resource"],
+    },
     "smoke": {
         "episodes": 2,
         "warmup": 1,
@@ -153,11 +163,11 @@ def _claim(run: Path, digests: dict[str, str]) -> None:
 
 def run_cell(args, model: str, hw: str, mode: str, budget: float | None, strategy: str, seed: int) -> str:
     """Search, finetune and test one cell unless its record is current; returns what happened."""
-    path = record_path(args.records, model, hw, mode, strategy, budget, seed)
+    path = record_path(args.records, model, hw, mode, strategy, budget, seed, args.tier)
     digests = code_digests(strategy)
     if path.exists() and not args.rerun and not is_stale(load_records([path])[0], digests):
         return "current"
-    run = args.work / model / hw / mode / f"{strategy}-{budget if budget is not None else 'psi'}-s{seed}"
+    run = args.work / args.tier / model / hw / mode / f"{strategy}-{budget if budget is not None else 'psi'}-s{seed}"
     _claim(run, digests)
     if not (run / "summary.json").exists():
         resume = ["--resume"] if (run / "config.yaml").exists() else []
@@ -182,7 +192,7 @@ def run_references(args) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--tier", choices=list(TIERS), default="cpu", help="PROTOCOL.md's settings (full, cpu, smoke)")
+    p.add_argument("--tier", choices=list(TIERS), default="cpu", help="PROTOCOL.md's settings (full, cpu, cpu-150, smoke)")
     p.add_argument("--models", nargs="+", choices=list(MODELS), default=None, help="default: the tier's")
     p.add_argument("--hardware", nargs="+", choices=["temporal", "spatial"], default=None, help="default: the tier's")
     p.add_argument("--modes", nargs="+", choices=["resource", "accuracy"], default=None, help="default: the tier's")

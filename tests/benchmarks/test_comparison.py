@@ -89,7 +89,7 @@ def _record(strategy: str, seed: int, acc: float, latency: float, digests: dict,
 
 def _write(root: Path, rec: dict) -> None:
     c = rec["cell"]
-    path = records.record_path(root, c["model"], c["hw"], c["mode"], c["strategy"], c["budget"], c["seed"])
+    path = records.record_path(root, c["model"], c["hw"], c["mode"], c["strategy"], c["budget"], c["seed"], rec["tier"])
     path.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(path, "wt") as f:
         json.dump(rec, f)
