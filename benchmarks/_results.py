@@ -53,3 +53,35 @@ def record(name: str, title: str, body: str, cmd: str | None = None, results: Pa
     tmp = results.with_suffix(".md.tmp")
     tmp.write_text(text)
     os.replace(tmp, results)
+
+
+def read_record(path: Path) -> dict:
+    """A benchmark's gzip JSON record."""
+    import gzip
+    import json
+
+    with gzip.open(path, "rt") as f:
+        return json.load(f)
+
+
+def write_record(path: Path, rec: dict) -> None:
+    """Write a gzip JSON record atomically (no timestamp in the gzip header, so equal records are equal files)."""
+    import gzip
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with gzip.GzipFile(tmp, "wb", mtime=0) as f:
+        f.write(json.dumps(rec).encode())
+    tmp.replace(path)
+
+
+def report_records(name: str, title: str, folder: Path, table, script: str, results: Path = RESULTS) -> str:
+    """Section ``name`` of RESULTS.md regenerated from the records in ``folder``, one ``table(record)`` each."""
+    recs = [read_record(p) for p in sorted(folder.glob("*.json.gz"))]
+    if not recs:
+        raise SystemExit(f"no records in {folder}: run the benchmark first")
+    body = "\n\n".join(table(r) for r in recs)
+    rel = folder.relative_to(Path(__file__).resolve().parent.parent)
+    record(name, title, body, cmd=f"python {script} --report-only (tables from {rel}/)", results=results)
+    return body

@@ -29,8 +29,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from _results import RESULTS, command, machine, record  # noqa: E402
-from reward_fidelity import MODELS, read_record, write_record  # noqa: E402
+from _results import RESULTS, command, machine, read_record, report_records, write_record  # noqa: E402
+from reward_fidelity import MODELS  # noqa: E402
 from reward_fidelity import RECORDS as FIDELITY  # noqa: E402
 from scipy import stats  # noqa: E402
 
@@ -120,18 +120,8 @@ def table(rec: dict) -> str:
 
 
 def report(results: Path) -> str:
-    recs = [read_record(p) for p in sorted(RECORDS.glob("*.json.gz"))]
-    if not recs:
-        raise SystemExit(f"no records in {RECORDS}: run the benchmark first")
-    body = "\n\n".join(table(r) for r in recs)
-    record(
-        "calibration",
-        "Activation calibration: every element, a sample, or once (benchmarks/calibration.py)",
-        body,
-        cmd="python benchmarks/calibration.py --report-only (tables from benchmarks/records/calibration/)",
-        results=results,
-    )
-    return body
+    title = "Activation calibration: every element, a sample, or once (benchmarks/calibration.py)"
+    return report_records("calibration", title, RECORDS, table, "benchmarks/calibration.py", results)
 
 
 def main() -> None:

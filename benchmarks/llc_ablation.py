@@ -114,8 +114,12 @@ def run_measured(model: str, config: str, seed: int, episodes: int, budget: floa
     }
 
 
-def run_bench(model: str, config: str, seed: int, episodes: int, device: str, reward_metric: str, out: Path) -> dict:
-    """One agent configuration on the real search; the returned policy's holdout and test top-1."""
+def run_bench(
+    model: str, config: str, seed: int, episodes: int, device: str, reward_metric: str, out: Path, warmup: int | None = None
+) -> dict:
+    """One agent configuration on the real search; the returned policy's holdout and test top-1.
+
+    ``warmup``: the agents' episodes at constant noise (None: the agent's default)."""
     import torch
 
     from autoq.data import iterate_batches
@@ -126,6 +130,8 @@ def run_bench(model: str, config: str, seed: int, episodes: int, device: str, re
 
     torch.set_num_threads(1)
     name, options = CONFIGS[config]
+    if warmup is not None and name != "ilp":
+        options = {**options, "warmup_episodes": warmup}
     kw = BENCH_MODELS[model]
     t0 = time.perf_counter()
     result = search(
@@ -152,11 +158,14 @@ def run_bench(model: str, config: str, seed: int, episodes: int, device: str, re
         "episodes": episodes,
         "seconds": seconds,
         "reward_metric": reward_metric,
+        "warmup": warmup,
         "device": device,
         "rewards": [float(e["reward"]) for e in result.episodes],
         "final_reward": float(result.best.get("reward", float("nan"))),
         "best_reward": float(result.best.get("reward", float("nan"))),
         "from_demonstration": bool(result.best and result.episodes[result.best["episode"]].get("demonstration", 0)),
+        # the best of the agent's own episodes, the demonstrations left out
+        "own_best_reward": max((float(e["reward"]) for e in result.episodes if not e.get("demonstration", 0)), default=None),
     }
     if result.best_policy is not None:
         work = build_model(kw["model"], kw.get("weights"), kw.get("pretrained", False))
@@ -178,7 +187,14 @@ def run_job(job: dict) -> dict:
         raise SystemExit("the 'prior' configuration runs on the measured task only")
     else:
         rec = run_bench(
-            model, job["config"], job["seed"], job["episodes"], job["device"], job["reward_metric"], Path(job["records"]) / "runs"
+            model,
+            job["config"],
+            job["seed"],
+            job["episodes"],
+            job["device"],
+            job["reward_metric"],
+            Path(job["records"]) / "runs",
+            job["warmup"],
         )
     path = Path(job["records"]) / f"{job['task'].replace(':', '_')}-{job['config']}-seed{job['seed']}.json"
     tmp = path.with_suffix(".tmp")
@@ -197,13 +213,15 @@ def table(records: list[dict], optimum: dict[str, dict]) -> str:
         head = f"**{task}**, {'/'.join(map(str, episodes))} episodes a run" + (
             f", reward metric {'/'.join(metric)}" if metric else ""
         )
+        warmups = sorted({r["warmup"] for r in records if r["task"] == task and r.get("warmup") is not None})
+        head += f", agents' warm-up {'/'.join(map(str, warmups))} episodes" if warmups else ""
         head += f"; exact optimum reward {opt['kernel']:.4f} (kernel-wise), {opt['layer']:.4f} (layer-wise)" if opt else ""
         lines += [
             head,
             "",
             "| config | seeds | final reward | spread (max-min) | best seen | KL / optimal KL | holdout top-1 | test top-1 "
-            "| returned a demonstration | s/run |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| returned a demonstration | best own episode | s/run |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for config in CONFIGS:
             rs = [r for r in records if r["task"] == task and r["config"] == config]
@@ -216,9 +234,11 @@ def table(records: list[dict], optimum: dict[str, dict]) -> str:
             pct = lambda v: f"{100 * np.mean(v):.2f} % (±{100 * (max(v) - min(v)) / 2:.2f})" if v else "-"  # noqa: E731
             times = f"{f.mean() / opt['kernel']:.2f}" if opt else "-"  # the measured task's reward is -KL
             demos = f"{sum(r.get('from_demonstration', False) for r in rs)}/{len(rs)}" if config in SEARCH else "-"
+            own = [r["own_best_reward"] for r in rs if r.get("own_best_reward") is not None]
+            own_text = f"{np.mean(own):.4f}" if own and config != "ilp" else "-"
             lines.append(
                 f"| {config} | {len(rs)} | {f.mean():.4f} | {f.max() - f.min():.4f} | {b.mean():.4f} | {times} | "
-                f"{pct(h)} | {pct(t)} | {demos} | "
+                f"{pct(h)} | {pct(t)} | {demos} | {own_text} | "
                 f"{np.mean([r['seconds'] for r in rs]):.0f} |"
             )
         lines.append("")
@@ -239,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", type=float, default=0.5, help="latency budget of the measured task (fraction of 8-bit)")
     ap.add_argument("--reward-metric", default="top1", choices=("top1", "loss", "kl"))
     ap.add_argument("--records", default=str(HERE / "llc_ablation"))
+    ap.add_argument("--warmup", type=int, default=None, help="real bench: the agents' warm-up episodes (default: theirs)")
     ap.add_argument("--no-results", action="store_true")
     ap.add_argument("--section", default="llc_ablation", help="RESULTS.md section: llc_ablation, or warm_start")
     ap.add_argument(
@@ -256,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             budget=args.budget,
             device=args.device,
             reward_metric=args.reward_metric,
+            warmup=args.warmup,
             records=args.records,
         )
         for t in tasks

@@ -20,8 +20,6 @@ section is generated from them.
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import math
 import statistics
 import sys
@@ -33,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from _results import RESULTS, command, machine, record  # noqa: E402
+from _results import RESULTS, command, machine, report_records, write_record  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from autoq.data import iterate_batches  # noqa: E402
@@ -306,32 +304,9 @@ def table(rec: dict) -> str:
     return "\n".join(lines)
 
 
-def read_record(path: Path) -> dict:
-    with gzip.open(path, "rt") as f:
-        return json.load(f)
-
-
-def write_record(path: Path, rec: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with gzip.GzipFile(tmp, "wb", mtime=0) as f:
-        f.write(json.dumps(rec).encode())
-    tmp.replace(path)
-
-
 def report(records: Path, results: Path) -> str:
-    recs = [read_record(p) for p in sorted(records.glob("*.json.gz"))]
-    if not recs:
-        raise SystemExit(f"no records in {records}: run the benchmark first")
-    body = "\n\n".join(table(r) for r in recs)
-    record(
-        "reward_fidelity",
-        "Reward fidelity: reward metric and size against test top-1 (benchmarks/reward_fidelity.py)",
-        body,
-        cmd="python benchmarks/reward_fidelity.py --report-only (tables from benchmarks/records/reward_fidelity/)",
-        results=results,
-    )
-    return body
+    title = "Reward fidelity: reward metric and size against test top-1 (benchmarks/reward_fidelity.py)"
+    return report_records("reward_fidelity", title, records, table, "benchmarks/reward_fidelity.py", results)
 
 
 def main() -> None:
